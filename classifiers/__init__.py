@@ -1,0 +1,1 @@
+"""Classifiers: relevance, partner countries and health domains (no feeds, no database)."""

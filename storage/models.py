@@ -1,0 +1,228 @@
+"""The tables, with the Base / Create / table split of SQLModel.
+
+Every datetime is timezone-aware UTC in Python, whatever the database keeps
+(:class:`UTCDateTime` stores naive UTC in SQLite and ``timestamptz`` in PostgreSQL).
+Unique constraints are named so that upserts can name their conflict target.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+from sqlmodel import Field, SQLModel
+
+__all__ = [
+    "FetchLog",
+    "Item",
+    "ItemBand",
+    "ItemCreate",
+    "ItemSource",
+    "ItemStatus",
+    "Source",
+    "SourceBase",
+    "SourceCreate",
+    "utcnow",
+]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(sa.types.TypeDecorator[datetime]):
+    """A datetime column that only takes and gives timezone-aware UTC values."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: store timezone-aware values only")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _dt(*, nullable: bool = True, index: bool = False) -> Any:
+    return Field(
+        default=None, sa_column=sa.Column(UTCDateTime(), nullable=nullable, index=index)
+    )
+
+
+def _text() -> Any:
+    return Field(default=None, sa_column=sa.Column(sa.Text(), nullable=True))
+
+
+class ItemStatus:
+    """Values of ``Item.status``."""
+
+    PENDING = "pending"  # stored from a source, article not yet processed
+    DONE = "done"  # text extracted (from the page or the feed's content)
+    DUPLICATE = "duplicate"  # same or nearly same text as ``duplicate_of_id``
+    FAILED = "failed"  # gave up after ``schedule.max_item_attempts``
+
+    ALL = (PENDING, DONE, DUPLICATE, FAILED)
+
+
+# --------------------------------------------------------------------------- sources
+
+
+class SourceBase(SQLModel):
+    name: str = Field(max_length=80)
+    url: str = Field(max_length=2048)
+    kind: str = Field(default="feed", max_length=16)
+    language: str | None = Field(default=None, max_length=8)
+    interval: float | None = None
+    enabled: bool = True
+    note: str = Field(default="", max_length=1000)
+    link_selector: str | None = Field(default=None, max_length=500)
+    link_pattern: str | None = Field(default=None, max_length=500)
+
+
+class SourceCreate(SourceBase):
+    """What ``sources add`` and the config sync give to the repository."""
+
+    origin: str = "config"
+
+
+class Source(SourceBase, table=True):
+    __tablename__ = "source"
+    __table_args__ = (sa.UniqueConstraint("name", name="uq_source_name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    origin: str = Field(default="config", max_length=16)  # config | cli | demo
+    # conditional GET
+    etag: str | None = Field(default=None, max_length=512)
+    last_modified: str | None = Field(default=None, max_length=128)
+    # health
+    last_attempt_at: datetime | None = _dt()
+    last_success_at: datetime | None = _dt()
+    last_new_item_at: datetime | None = _dt()
+    next_attempt_at: datetime | None = _dt(index=True)
+    error_streak: int = 0
+    last_error: str | None = _text()
+    last_status: int | None = None
+    disabled_reason: str | None = _text()
+    removed_at: datetime | None = _dt()
+    created_at: datetime | None = _dt()
+    updated_at: datetime | None = _dt()
+
+
+# --------------------------------------------------------------------------- items
+
+
+class ItemCreate(SQLModel):
+    """An item as a source found it, before its article is processed."""
+
+    canonical_url: str = Field(max_length=2048)
+    url: str = Field(max_length=2048)
+    title: str = ""
+    summary: str = ""
+    feed_content: str = ""
+    author: str = ""
+    language_hint: str | None = None
+    published_at: datetime | None = None
+
+
+class Item(SQLModel, table=True):
+    __tablename__ = "item"
+    __table_args__ = (
+        sa.UniqueConstraint("canonical_url", name="uq_item_canonical_url"),
+        sa.Index("ix_item_status_created", "status", "created_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    canonical_url: str = Field(sa_column=sa.Column(sa.Text(), nullable=False))
+    url: str = Field(sa_column=sa.Column(sa.Text(), nullable=False))
+    title: str = Field(default="", sa_column=sa.Column(sa.Text(), nullable=False))
+    summary: str = Field(default="", sa_column=sa.Column(sa.Text(), nullable=False))
+    feed_content: str = Field(default="", sa_column=sa.Column(sa.Text(), nullable=False))
+    text: str | None = _text()
+    author: str = Field(default="", max_length=500)
+    sitename: str = Field(default="", max_length=500)
+    language: str | None = Field(default=None, max_length=8, index=True)
+    language_hint: str | None = Field(default=None, max_length=8)
+    published_at: datetime | None = _dt(index=True)
+    created_at: datetime | None = _dt()
+    processed_at: datetime | None = _dt()
+    status: str = Field(default=ItemStatus.PENDING, max_length=16)
+    method: str | None = Field(default=None, max_length=8)  # page | feed
+    attempts: int = 0
+    last_error: str | None = _text()
+    content_hash: str | None = Field(default=None, max_length=64, index=True)
+    minhash: bytes | None = Field(default=None, sa_column=sa.Column(sa.LargeBinary()))
+    duplicate_of_id: int | None = Field(
+        default=None,
+        sa_column=sa.Column(
+            sa.Integer(), sa.ForeignKey("item.id", ondelete="SET NULL"), nullable=True, index=True
+        ),
+    )
+
+
+class ItemSource(SQLModel, table=True):
+    """An item as found in one source: one row per (source, guid)."""
+
+    __tablename__ = "item_source"
+    __table_args__ = (
+        sa.UniqueConstraint("source_id", "guid", name="uq_item_source_guid"),
+        sa.Index("ix_item_source_item", "item_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    item_id: int = Field(
+        sa_column=sa.Column(
+            sa.Integer(), sa.ForeignKey("item.id", ondelete="CASCADE"), nullable=False
+        )
+    )
+    source_id: int = Field(
+        sa_column=sa.Column(
+            sa.Integer(), sa.ForeignKey("source.id", ondelete="CASCADE"), nullable=False
+        )
+    )
+    guid: str = Field(sa_column=sa.Column(sa.Text(), nullable=False))
+    first_seen_at: datetime | None = _dt()
+
+
+class ItemBand(SQLModel, table=True):
+    """Locality-sensitive hash bands of an item's text, to find near-duplicates fast."""
+
+    __tablename__ = "item_band"
+    __table_args__ = (sa.Index("ix_item_band_lookup", "band", "value"),)
+
+    item_id: int = Field(
+        sa_column=sa.Column(
+            sa.Integer(), sa.ForeignKey("item.id", ondelete="CASCADE"), primary_key=True
+        )
+    )
+    band: int = Field(sa_column=sa.Column(sa.SmallInteger(), primary_key=True))
+    value: int = Field(sa_column=sa.Column(sa.BigInteger(), nullable=False))
+
+
+class FetchLog(SQLModel, table=True):
+    """One row per fetch of a source: what happened and what it cost."""
+
+    __tablename__ = "fetch_log"
+    __table_args__ = (sa.Index("ix_fetch_log_source_started", "source_id", "started_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    source_id: int = Field(
+        sa_column=sa.Column(
+            sa.Integer(), sa.ForeignKey("source.id", ondelete="CASCADE"), nullable=False
+        )
+    )
+    started_at: datetime | None = _dt(nullable=False)
+    duration_ms: int = 0
+    http_status: int | None = None
+    outcome: str = Field(max_length=16)  # ok | not_modified | error
+    bytes: int = 0
+    new_items: int = 0
+    error: str | None = _text()
