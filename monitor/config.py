@@ -51,6 +51,7 @@ __all__ = [
     "FetchSettings",
     "ScheduleSettings",
     "Settings",
+    "check_source_spec",
     "default_sources",
     "load_settings",
 ]
@@ -160,7 +161,11 @@ class Settings:
         return self.sources + tuple(s for s in default_sources() if s.name not in own)
 
     def interval_of(self, spec: SourceSpec) -> float:
-        return spec.interval if spec.interval is not None else self.schedule.default_interval
+        return self.interval_of_value(spec.interval)
+
+    def interval_of_value(self, interval: float | None) -> float:
+        """A source's poll interval in seconds: its own, else the default."""
+        return interval if interval is not None else self.schedule.default_interval
 
 
 # --------------------------------------------------------------------------- loading
@@ -234,6 +239,11 @@ def _apply_env(settings: Settings, env: Mapping[str, str]) -> Settings:
     if fetch_changes:
         changes["fetch"] = dataclasses.replace(settings.fetch, **fetch_changes)
     return dataclasses.replace(settings, **changes) if changes else settings
+
+
+def check_source_spec(spec: SourceSpec) -> None:
+    """Apply the config file's rules to a source given another way (the command line)."""
+    _check(spec, "source", "", None)
 
 
 def _country(value: str, key: str) -> str:

@@ -132,7 +132,7 @@ class ExtractionError(MonitorError):
     """The page yielded no usable article text."""
 
 
-class DropItem(MonitorError):  # noqa: N818 - the name scrapy made familiar
+class DropItem(MonitorError):
     """Raised by a stage that decides an item must not be stored.
 
     Not a failure: the pipeline counts the item as dropped, with ``reason``.

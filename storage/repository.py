@@ -41,6 +41,7 @@ __all__ = [
     "get_source",
     "get_source_by_name",
     "insert_items",
+    "item_counts",
     "item_sources",
     "list_items",
     "list_sources",
@@ -313,6 +314,12 @@ def unknown_urls(canonical_urls: Sequence[str], *, session: Session) -> list[str
         select(Item.canonical_url).where(col(Item.canonical_url).in_(list(canonical_urls)))
     ))
     return [u for u in dict.fromkeys(canonical_urls) if u not in known]
+
+
+def item_counts(*, session: Session) -> dict[str, int]:
+    """How many items are in each status."""
+    rows = session.exec(select(Item.status, func.count()).group_by(col(Item.status))).all()
+    return {status: int(n) for status, n in rows}
 
 
 def _unique_by(rows: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:

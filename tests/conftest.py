@@ -27,3 +27,5 @@ def peers() -> Path:
     if not PEERS.is_dir():
         pytest.skip("../shared/peers is absent")
     return PEERS
+
+pytest_plugins = ["tests.dbfixtures"]
