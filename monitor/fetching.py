@@ -1,33 +1,23 @@
 """The only HTTP code of the project: one shared, thread-safe :class:`Fetcher`.
 
-Every request, feed or article, goes through :meth:`Fetcher.fetch`, which:
+:meth:`Fetcher.fetch` sends the User-Agent, an optional Accept and the stored validators
+(a 304 is a result); follows http(s) redirects by hand, at most ``max_redirects``;
+refuses loopback, private, link-local, unspecified, reserved, multicast and other
+non-global addresses unless ``allow_private`` or ``allowed_hosts`` allows them; enforces
+connect and read timeouts, a hard deadline for the whole fetch (``total_timeout``) and a
+cap on the *decompressed* body while it streams; limits requests in flight per host and
+overall; and maps every failure to :mod:`monitor.errors` (no httpx exception escapes).
 
-* sends the configured User-Agent, an optional Accept and the stored validators
-  (If-None-Match / If-Modified-Since); a 304 is a result, not an error;
-* follows redirects by hand (http/https only, at most ``max_redirects``) and reports
-  ``permanent_redirect`` only when every hop was a 301 or 308;
-* refuses loopback, private, link-local, unspecified, reserved, multicast and other
-  non-global addresses unless ``allow_private`` or ``allowed_hosts`` allows them;
-* enforces connect and read timeouts plus a hard deadline (``total_timeout``) for the
-  whole fetch, and a cap on the *decompressed* body while it streams;
-* limits requests in flight per host (a semaphore per host) and overall (the pool);
-* maps every failure to :mod:`monitor.errors`; no httpx exception escapes.
-
-Address checks and DNS rebinding: the check is not a separate look-up before the
-request. The network backend under httpx resolves the host once, checks every address,
-then connects to one of those very addresses (TLS still verifies and sends SNI for the
-host name), so a name cannot resolve to a public address for the check and a private
-one for the connection. Every new connection, so every redirect hop to a new origin, is
-checked before a packet is sent; a reused keep-alive connection was checked when opened.
-Name resolution itself (``getaddrinfo``) cannot be interrupted, so a hanging resolver can
-overrun the deadline; every socket operation after it cannot.
-
-The deadline counts time spent on the network, not time spent waiting for a free slot
-for the host (each slot holder is itself bounded by the deadline). Each socket read,
-write and connect waits at most until the deadline, so a body that trickles in one byte
-at a time is cut off on time although the read timeout restarts with every byte.
+DNS rebinding: there is no separate look-up before the request. The network backend
+under httpx resolves the host once, checks every address, and connects to one of those
+very addresses (TLS still verifies and sends SNI for the host name). Every new
+connection, so every redirect hop to a new origin, is checked before a packet is sent.
+``getaddrinfo`` itself cannot be interrupted, so a hanging resolver can overrun the
+deadline; no socket operation after it can: each connect, read and write waits at most
+until the deadline, so a body trickling in byte by byte is cut off on time although the
+read timeout restarts with every byte. Waiting for a free per-host slot does not count
+against the deadline (each slot holder is itself bounded by it).
 """
-
 from __future__ import annotations
 
 import contextvars
@@ -43,7 +33,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from types import TracebackType
 from typing import Any
 
 import httpcore
@@ -124,8 +113,8 @@ def _checked_addresses(host: str, port: int | None, settings: FetchSettings) -> 
         address = ipaddress.ip_address(text.split("%", 1)[0])
         kind = _refused_kind(address)
         if kind is not None and not any(address in net for net in networks):
-            shown = host if host == text else f"{host} resolves to {text},"
-            raise _Refused(f"{shown} a {kind} address, is not allowed")
+            shown = host if host == text else f"{host} ({text})"
+            raise _Refused(f"{shown} is a {kind} address and is not allowed")
     return addresses
 
 
@@ -280,8 +269,8 @@ class _Decoder:
     """Decodes gzip/deflate piece by piece, never producing more than the cap allows."""
 
     def __init__(self, encoding: str, limit: int, url: str) -> None:
-        codings = [c for c in (p.strip().lower() for p in encoding.split(",")) if c]
-        codings = [c for c in codings if c != "identity"]
+        codings = [c.strip().lower() for c in encoding.split(",")]
+        codings = [c for c in codings if c not in ("", "identity")]
         if len(codings) > 1 or (codings and codings[0] not in ("gzip", "x-gzip", "deflate")):
             raise TransportError(f"unsupported Content-Encoding {encoding!r}", url=url)
         self._coding = codings[0] if codings else None
@@ -297,9 +286,8 @@ class _Decoder:
     def _count(self, data: bytes) -> bytes:
         self.size += len(data)
         if self.size > self._limit:
-            raise ResponseTooLargeError(
-                f"body passed the cap of {self._limit} bytes", url=self._url
-            )
+            message = f"body passed the cap of {self._limit} bytes"
+            raise ResponseTooLargeError(message, url=self._url)
         return data
 
     def feed(self, data: bytes) -> bytes:
@@ -350,11 +338,8 @@ class Fetcher:
             transport=_Transport(settings),
             follow_redirects=False,
             trust_env=False,
-            headers={
-                "User-Agent": settings.user_agent,
-                "Accept": "*/*",
-                "Accept-Encoding": "gzip, deflate",
-            },
+            headers={"User-Agent": settings.user_agent, "Accept": "*/*",
+                     "Accept-Encoding": "gzip, deflate"},
         )
         self._lock = threading.Lock()
         self._slots: dict[str, threading.BoundedSemaphore] = {}
@@ -362,10 +347,7 @@ class Fetcher:
     def __enter__(self) -> Fetcher:
         return self
 
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     def close(self) -> None:
@@ -480,9 +462,8 @@ class Fetcher:
         limit = self._settings.max_body_bytes
         length = headers.get("content-length", "").strip()
         if length.isdigit() and int(length) > limit:
-            raise ResponseTooLargeError(
-                f"Content-Length {length} passes the cap of {limit} bytes", url=url
-            )
+            message = f"Content-Length {length} passes the cap of {limit} bytes"
+            raise ResponseTooLargeError(message, url=url)
         decoder = _Decoder(headers.get("content-encoding", ""), limit, url)
         parts: list[bytes] = []
         for chunk in response.iter_raw():
