@@ -33,6 +33,7 @@ The file's layout (every key optional)::
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 import tomllib
 import types
@@ -200,11 +201,12 @@ def load_settings(
     return _apply_env(settings, env)
 
 
+@functools.cache
 def default_sources() -> tuple[SourceSpec, ...]:
-    """The shipped source list, validated like a user's file."""
+    """The shipped source list, validated like a user's file (read once, on first use)."""
     text = resources.files("monitor").joinpath("default_sources.toml").read_text("utf-8")
     data = _parse_toml(text, "default_sources.toml")
-    built = _build(_SourceList, data, "", text, "monitor/default_sources.toml")
+    built: _SourceList = _build(_SourceList, data, "", text, "monitor/default_sources.toml")
     return built.sources
 
 
