@@ -127,6 +127,8 @@ def _gunzip(content: bytes, log: WarningLog) -> bytes:
     if len(data) > MAX_DECOMPRESSED:
         raise ParseError(f"gzipped sitemap is larger than {MAX_DECOMPRESSED} bytes decompressed")
     if not decompressor.eof:
+        if not data:
+            raise ParseError("not a sitemap: broken gzip data (nothing could be decompressed)")
         log.add("gzip data is truncated; read what was there")
     return data
 
