@@ -324,6 +324,29 @@ def test_feed_external_entity_is_not_expanded(tmp_path: Path) -> None:
         assert "TOP-SECRET-MARKER" not in text and "root:" not in text
 
 
+def _laughs(root_open: str, root_close: str, inner: str) -> bytes:
+    entities = '<!ENTITY l0 "LOL">' + "".join(
+        f'<!ENTITY l{i} "{f"&l{i - 1};" * 10}">' for i in range(1, 10)
+    )
+    return f"""<?xml version="1.0"?><!DOCTYPE x [{entities}]>
+{root_open}{inner}{root_close}""".encode()
+
+
+def test_billion_laughs_is_not_expanded() -> None:
+    feed = _laughs(
+        '<rss version="2.0"><channel>', "</channel></rss>",
+        "<item><title>&l9;</title><link>http://e.org/1</link></item>",
+    )
+    parsed = parse_feed(feed, RSS_TYPE, base_url="http://e.org/rss")
+    assert _urls(parsed) == ["http://e.org/1"]
+    assert "LOLLOL" not in _all_text(parsed) and len(_all_text(parsed)) < 10_000
+    sitemap = _laughs(
+        '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">', "</urlset>",
+        "<url><loc>https://e.org/a&l9;</loc></url>",
+    )
+    assert _urls(parse_sitemap(sitemap, {}, base_url="https://e.org/s.xml")) == ["https://e.org/a"]
+
+
 def test_html_to_text() -> None:
     assert html_to_text("<p>a</p><p>b<br>c</p>") == "a b c"
     assert html_to_text("x <b>bold</b>&amp;<i>it</i><script>bad()</script><!-- c -->") == (
