@@ -1,0 +1,1 @@
+document.querySelectorAll('.cookie-banner .accept').forEach(b => b.addEventListener('click', () => b.parentElement.remove()));
