@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 import time
@@ -8,8 +9,6 @@ from urllib.parse import unquote_plus, urlsplit
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from monitor.dedupe import (
     BANDS,
@@ -81,47 +80,50 @@ def test_canonical_url_leaves_other_urls_alone() -> None:
     assert canonical_url("/relative/path#x") == "/relative/path"
 
 
-_segment = st.lists(
-    st.sampled_from([*"abcXYZ019-._~%/ +&=?#éəЖ中", "%2F", "%7e", "%E2%82%AC", "..", "./"]),
-    max_size=8,
-).map("".join)
-_name = st.sampled_from(["a", "B", "id", "utm_source", "UTM_term", "fbclid", "q", "q%5F", ""])
-_host = st.sampled_from(
-    ["example.com", "EXAMPLE.com", "www.who.int.", "bücher.de", "xn--bcher-kva.de",
-     "[::1]", "127.0.0.1", "səhiyyə.az", "a_b.example"]
-)
+# Property tests need hypothesis (a dev dependency); without it the examples above
+# still check idempotence.
+if importlib.util.find_spec("hypothesis") is not None:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
 
+    _segment = st.lists(
+        st.sampled_from([*"abcXYZ019-._~%/ +&=?#éəЖ中", "%2F", "%7e", "%E2%82%AC", "..", "./"]),
+        max_size=8,
+    ).map("".join)
+    _name = st.sampled_from(["a", "B", "id", "utm_source", "UTM_term", "fbclid", "q", "q%5F", ""])
+    _host = st.sampled_from(
+        ["example.com", "EXAMPLE.com", "www.who.int.", "bücher.de", "xn--bcher-kva.de",
+         "[::1]", "127.0.0.1", "səhiyyə.az", "a_b.example"]
+    )
 
-@st.composite
-def _urls(draw: st.DrawFn) -> str:
-    scheme = draw(st.sampled_from(["http", "https", "HTTPS", "ftp"]))
-    port = draw(st.sampled_from(["", ":80", ":443", ":8080", ":"]))
-    path = "/".join(draw(st.lists(_segment, max_size=4)))
-    pairs = draw(st.lists(st.tuples(_name, _segment), max_size=5))
-    query = "&".join(f"{k}={v}" for k, v in pairs)
-    fragment = draw(st.sampled_from(["", "#", "#top", "#!/route"]))
-    return f"{scheme}://{draw(_host)}{port}/{path}" + (f"?{query}" if query else "") + fragment
+    @st.composite
+    def _urls(draw: st.DrawFn) -> str:
+        scheme = draw(st.sampled_from(["http", "https", "HTTPS", "ftp"]))
+        port = draw(st.sampled_from(["", ":80", ":443", ":8080", ":"]))
+        path = "/".join(draw(st.lists(_segment, max_size=4)))
+        pairs = draw(st.lists(st.tuples(_name, _segment), max_size=5))
+        query = "&".join(f"{k}={v}" for k, v in pairs)
+        fragment = draw(st.sampled_from(["", "#", "#top", "#!/route"]))
+        return f"{scheme}://{draw(_host)}{port}/{path}" + (f"?{query}" if query else "") + fragment
 
+    @settings(max_examples=400, deadline=None, database=None)
+    @given(_urls())
+    def test_canonical_url_idempotent(url: str) -> None:
+        once = canonical_url(url)
+        assert canonical_url(once) == once
+        assert "#" not in once
+        if not once.startswith(("http://", "https://")):
+            return
+        raw = [item.partition("=")[0] for item in urlsplit(once).query.split("&") if item]
+        assert raw == sorted(raw)
+        names = [unquote_plus(name).lower() for name in raw]
+        assert not [n for n in names if n in TRACKING_PARAMS or n.startswith(TRACKING_PREFIXES)]
 
-@settings(max_examples=400, deadline=None, database=None)
-@given(_urls())
-def test_canonical_url_idempotent(url: str) -> None:
-    once = canonical_url(url)
-    assert canonical_url(once) == once
-    assert "#" not in once
-    if not once.startswith(("http://", "https://")):
-        return
-    raw = [item.partition("=")[0] for item in urlsplit(once).query.split("&") if item]
-    assert raw == sorted(raw)
-    names = [unquote_plus(name).lower() for name in raw]
-    assert not [n for n in names if n in TRACKING_PARAMS or n.startswith(TRACKING_PREFIXES)]
-
-
-@settings(max_examples=300, deadline=None, database=None)
-@given(st.text(max_size=60))
-def test_canonical_url_idempotent_on_any_text(url: str) -> None:
-    once = canonical_url(url)
-    assert canonical_url(once) == once
+    @settings(max_examples=300, deadline=None, database=None)
+    @given(st.text(max_size=60))
+    def test_canonical_url_idempotent_on_any_text(url: str) -> None:
+        once = canonical_url(url)
+        assert canonical_url(once) == once
 
 
 # ---------------------------------------------------------------------------- texts
