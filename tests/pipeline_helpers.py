@@ -7,16 +7,17 @@ from pathlib import Path
 
 from monitor.config import FetchSettings, Settings
 from monitor.types import SourceSpec
-from tests.loopback import LoopbackServer
+from tests.loopback import LoopbackServer, Request, Response
 from tests.sitegen import article_page, article_text, feed_items, rss_feed
 
 
 def make_settings(tmp_path: Path, sources: list[SourceSpec], *, database_url: str = "",
                   **fetch: object) -> Settings:
-    fetch_settings = dataclasses.replace(
-        FetchSettings(), allowed_hosts=("127.0.0.1",), connect_timeout=2.0, read_timeout=3.0,
-        total_timeout=5.0, backoff_base=60.0, **fetch,  # type: ignore[arg-type]
-    )
+    options: dict[str, object] = {
+        "allowed_hosts": ("127.0.0.1",), "connect_timeout": 2.0, "read_timeout": 3.0,
+        "total_timeout": 5.0, "backoff_base": 60.0, **fetch,
+    }
+    fetch_settings = dataclasses.replace(FetchSettings(), **options)  # type: ignore[arg-type]
     return Settings(data_dir=tmp_path, database_url=database_url,
                     include_default_sources=False, sources=tuple(sources),
                     fetch=fetch_settings)
@@ -32,7 +33,14 @@ def serve_feed(server: LoopbackServer, feed_no: int, count: int, *, path: str | 
                      headers={"Content-Type": "text/html; charset=utf-8"})
     path = path or f"/feeds/{feed_no}.xml"
     headers = {"Content-Type": "application/rss+xml"}
+    body = rss_feed(f"Feed {feed_no}", items).encode()
     if etag:
         headers["ETag"] = etag
-    server.route(path, rss_feed(f"Feed {feed_no}", items), headers=headers)
+
+    def handler(req: Request) -> Response:
+        if etag and req.headers.get("if-none-match") == etag:
+            return Response(304, {"ETag": etag})
+        return Response(200, headers, body)
+
+    server.route(path, handler=handler)
     return server.url(path), [link for _g, link, _t, _p in items]

@@ -54,7 +54,8 @@ def test_run_once_prints_a_summary_and_items_can_be_listed(site: Path) -> None:
     assert {i["sources"][0] for i in items} == {"english"}
     assert all(i["language"] == "en" and i["status"] == "done" for i in items)
 
-    found = run_monitor("-c", str(site), "items", "list", "--json", "--search", "vaccine").stdout
+    found = run_monitor("-c", str(site), "items", "list", "--json", "--search",
+                        "vaccine supply agreement").stdout
     assert [json.loads(x)["title"] for x in found.splitlines()] == ["Vaccine supply agreement"]
     none = run_monitor("-c", str(site), "items", "list", "--json", "--language", "az").stdout
     assert none.strip() == ""

@@ -109,7 +109,7 @@ def test_example_config_in_deploy_is_valid() -> None:
 
 def test_check_source_spec_rejects_bad_command_line_sources() -> None:
     check_source_spec(SourceSpec("ok-name", "https://example.org/rss"))
-    with pytest.raises(ConfigError, match="source.name"):
+    with pytest.raises(ConfigError, match=r"source\.name"):
         check_source_spec(SourceSpec("Bad Name!", "https://example.org/rss"))
     with pytest.raises(ConfigError, match="link_pattern"):
         check_source_spec(SourceSpec("p", "https://example.org/", kind="page",
