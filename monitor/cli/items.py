@@ -19,7 +19,7 @@ from storage.db import session_scope
 from storage.errors import NotFoundError
 from storage.models import Item, ItemStatus
 
-app = typer.Typer(help="Browse stored items.", no_args_is_help=True)
+app: typer.Typer = typer.Typer(help="Browse stored items.", no_args_is_help=True)
 
 
 def parse_since(value: str) -> datetime:

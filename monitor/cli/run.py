@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 from rich.table import Table
 
 from monitor.cli import app, configure_logging, console, state
@@ -60,7 +60,7 @@ def run_pass(pipeline: Pipeline, *, all_sources: bool) -> RunReport:
                   console=console, transient=True) as bar:
         due = len(pipeline.due(all_sources=all_sources))
         task = bar.add_task("fetching sources", total=due)
-        items_task: list[int] = []
+        items_task: list[TaskID] = []
 
         def progress(phase: str, done: int) -> None:
             if phase == "sources":

@@ -18,7 +18,7 @@ from storage import repository as repo
 from storage.db import session_scope
 from storage.errors import NotFoundError
 
-app = typer.Typer(help="List, add, remove and check sources.", no_args_is_help=True)
+app: typer.Typer = typer.Typer(help="List, add, remove and check sources.", no_args_is_help=True)
 
 
 def _pipeline(ctx: typer.Context) -> Pipeline:
@@ -72,7 +72,7 @@ def add(
     """Add a source (stored in the database, polled by the running daemon)."""
     if kind not in SOURCE_KINDS:
         raise fail(f"--kind must be one of {', '.join(SOURCE_KINDS)}")
-    spec = SourceSpec(name=name, url=url, kind=kind, interval=interval,  # type: ignore[arg-type]
+    spec = SourceSpec(name=name, url=url, kind=kind, interval=interval,
                       language=language, note=note, link_selector=selector,
                       link_pattern=pattern)
     try:
