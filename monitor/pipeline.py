@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -148,6 +149,9 @@ class Pipeline:
         self.workers = workers or os.cpu_count() or 1
         self._fetcher: Fetcher | None = None
         self._pool: Executor | None = None
+        # Dedupe-then-store must not interleave: two copies of one story processed
+        # at once would otherwise both find no earlier copy.
+        self._store_lock = threading.Lock()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -335,7 +339,7 @@ class Pipeline:
     def _store(self, item_id: int, analysis: Analysis) -> ItemResult:
         article = analysis.article
         dd = self.settings.dedupe
-        with session_scope(self.engine) as session:
+        with self._store_lock, session_scope(self.engine) as session:
             original = repo.find_by_content_hash(
                 analysis.content_hash, session=session, exclude_id=item_id)
             if original is None and analysis.words >= dd.min_words:
