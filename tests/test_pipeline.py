@@ -277,3 +277,22 @@ def test_extraction_in_worker_processes(
         report = pipeline.run_once()
     assert sorted(i.status for i in report.items) == ["done"] * 6
     assert len(links) == 6
+
+
+def test_copies_processed_at_the_same_time_are_stored_once(
+    server: LoopbackServer, tmp_path: Path
+) -> None:
+    page = article_page("Same text everywhere", article_text(123))
+    now = utcnow()
+    entries = []
+    for i in range(6):
+        server.route(f"/copy{i}.html", page, delay=0.1)
+        entries.append((f"c{i}", server.url(f"/copy{i}.html"), f"Copy {i}", now))
+    server.route("/copies.xml", rss_feed("C", entries))
+    pipeline = _pipeline(tmp_path, [SourceSpec("copies", server.url("/copies.xml"))])
+    report = pipeline.run_once()
+    statuses = sorted(i.status for i in report.items)
+    assert statuses == ["done"] + ["duplicate"] * 5
+    items = _items(pipeline)
+    (original,) = [i for i in items if i.status == ItemStatus.DONE]
+    assert {i.duplicate_of_id for i in items if i.status == ItemStatus.DUPLICATE} == {original.id}
