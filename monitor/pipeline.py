@@ -54,7 +54,6 @@ from monitor.types import (
 )
 from storage import repository as repo
 from storage.db import make_engine, migrate, session_scope
-from storage.errors import StorageError
 from storage.models import ItemCreate, ItemStatus, SourceCreate, utcnow
 
 __all__ = ["Analysis", "Pipeline", "analyse_page", "spec_to_create"]
@@ -152,6 +151,7 @@ class Pipeline:
         # Dedupe-then-store must not interleave: two copies of one story processed
         # at once would otherwise both find no earlier copy.
         self._store_lock = threading.Lock()
+        self._stopping = threading.Event()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -174,6 +174,10 @@ class Pipeline:
         if self._pool is None:
             self._pool = ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"))
         return self._pool
+
+    def request_stop(self) -> None:
+        """Start no new unit of work; those in flight finish their writes."""
+        self._stopping.set()
 
     def close(self) -> None:
         if self._pool is not None:
@@ -386,13 +390,16 @@ class Pipeline:
         with ThreadPoolExecutor(threads, thread_name_prefix="fetch") as pool:
             futures = {pool.submit(self.fetch_source, sid): sid for sid in ids}
             for done, future in enumerate(as_completed(futures), 1):
+                if future.cancelled():
+                    continue
+                if self._stopping.is_set():
+                    for other in futures:
+                        other.cancel()
                 sid = futures[future]
                 try:
                     yield SourceResult(sid, names.get(sid, str(sid)), value=future.result())
                 except MonitorError as exc:
                     yield SourceResult(sid, names.get(sid, str(sid)), error=exc)
-                except StorageError as exc:
-                    raise exc
                 if progress:
                     progress("sources", done)
 
@@ -407,9 +414,14 @@ class Pipeline:
         with ThreadPoolExecutor(threads, thread_name_prefix="item") as pool:
             futures = [pool.submit(self.process_item, i) for i in ids]
             for done, future in enumerate(as_completed(futures), 1):
+                if future.cancelled():
+                    continue
                 yield future.result()
                 if progress:
                     progress("items", done)
+                if self._stopping.is_set():
+                    for other in futures:
+                        other.cancel()  # not started: stays pending for the next run
 
     def pending(self, *, limit: int = 100_000) -> list[int]:
         with session_scope(self.engine) as session:

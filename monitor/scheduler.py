@@ -70,6 +70,7 @@ class Daemon:
 
     def stop(self) -> None:
         self._stop.set()
+        self.pipeline.request_stop()
 
     def shutdown(self) -> None:
         """Stop scheduling; wait for the jobs in flight so their writes finish."""

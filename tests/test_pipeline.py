@@ -296,3 +296,25 @@ def test_copies_processed_at_the_same_time_are_stored_once(
     items = _items(pipeline)
     (original,) = [i for i in items if i.status == ItemStatus.DONE]
     assert {i.duplicate_of_id for i in items if i.status == ItemStatus.DUPLICATE} == {original.id}
+
+
+def test_a_stop_request_finishes_work_in_flight_and_leaves_the_rest_pending(
+    server: LoopbackServer, tmp_path: Path
+) -> None:
+    now = utcnow()
+    entries = []
+    for i in range(30):
+        server.route(f"/slow{i}.html", article_page(f"S{i}", article_text(700 + i)), delay=0.2)
+        entries.append((f"s{i}", server.url(f"/slow{i}.html"), f"S{i}", now))
+    server.route("/slow.xml", rss_feed("S", entries))
+    pipeline = _pipeline(tmp_path, [SourceSpec("slow", server.url("/slow.xml"))],
+                         max_concurrency=2)
+    list(pipeline.update_sources(pipeline.due()))
+    results = []
+    for result in pipeline.process_items(pipeline.pending()):
+        results.append(result)
+        pipeline.request_stop()
+    statuses = [i.status for i in _items(pipeline)]
+    assert 1 <= len(results) < 30
+    assert statuses.count(ItemStatus.DONE) == len(results)
+    assert statuses.count(ItemStatus.PENDING) == 30 - len(results)
