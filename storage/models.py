@@ -15,12 +15,14 @@ from sqlalchemy.engine import Dialect
 from sqlmodel import Field, SQLModel
 
 __all__ = [
+    "Classification",
     "FetchLog",
     "Item",
     "ItemBand",
     "ItemCreate",
     "ItemSource",
     "ItemStatus",
+    "Label",
     "Source",
     "SourceBase",
     "SourceCreate",
@@ -226,3 +228,55 @@ class FetchLog(SQLModel, table=True):
     bytes: int = 0
     new_items: int = 0
     error: str | None = _text()
+
+
+# --------------------------------------------------------------------------- classification
+
+
+class Classification(SQLModel, table=True):
+    """The current model's tags for an item: one row per item, replaced on reclassify."""
+
+    __tablename__ = "classification"
+    __table_args__ = (sa.Index("ix_classification_relevant", "relevant", "classified_at"),)
+
+    item_id: int = Field(
+        sa_column=sa.Column(
+            sa.Integer(), sa.ForeignKey("item.id", ondelete="CASCADE"), primary_key=True
+        )
+    )
+    model_version: str = Field(max_length=64)
+    relevant: bool = False
+    relevance: float = 0.0
+    countries: list[str] = Field(default_factory=list, sa_column=sa.Column(sa.JSON(),
+                                                                           nullable=False))
+    domains: list[str] = Field(default_factory=list, sa_column=sa.Column(sa.JSON(),
+                                                                         nullable=False))
+    scores: dict[str, float] = Field(default_factory=dict, sa_column=sa.Column(sa.JSON(),
+                                                                               nullable=False))
+    evidence: dict[str, list[str]] = Field(default_factory=dict,
+                                           sa_column=sa.Column(sa.JSON(), nullable=False))
+    classified_at: datetime | None = _dt()
+
+
+class Label(SQLModel, table=True):
+    """A human label of an item. Relabeling adds a row and supersedes the old one."""
+
+    __tablename__ = "label"
+    __table_args__ = (sa.Index("ix_label_item_current", "item_id", "superseded_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    item_id: int = Field(
+        sa_column=sa.Column(
+            sa.Integer(), sa.ForeignKey("item.id", ondelete="CASCADE"), nullable=False
+        )
+    )
+    annotator: str = Field(max_length=100)
+    relevant: bool
+    countries: list[str] = Field(default_factory=list, sa_column=sa.Column(sa.JSON(),
+                                                                           nullable=False))
+    domains: list[str] = Field(default_factory=list, sa_column=sa.Column(sa.JSON(),
+                                                                         nullable=False))
+    suggested_by: str | None = Field(default=None, max_length=64)  # model version shown
+    changed: bool = False  # the annotator changed the model's suggestion
+    created_at: datetime | None = _dt()
+    superseded_at: datetime | None = _dt()
