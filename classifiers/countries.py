@@ -126,7 +126,7 @@ def _lexicon() -> _Lexicon:
 
 def _build_lexicon(data: dict[str, Any]) -> _Lexicon:
     lex = _Lexicon()
-    for category in ("actor", "act", "venue", "compare", "birth"):
+    for category in ("actor", "act", "venue", "compare", "compare_after", "birth"):
         table = data.get(category)
         if not isinstance(table, dict):
             raise GazetteerError(f"{CUES_FILE}: [{category}] is missing")
@@ -293,7 +293,9 @@ def _exclusion(doc: _Doc, lex: _Lexicon, m: Mention, mentions: list[Mention]) ->
         return "only in citations"
     i, j = _token_range(doc, m)
     s = doc.sent[i]
-    cue = doc.cue_near("compare", i - 6, i, s)
+    # "than in Germany"; head-final languages put it after: "Çinlə müqayisədə"
+    cue = doc.cue_near("compare", i - 6, i, s) or \
+        doc.cue_near("compare_after", j + 1, j + 4, s)
     if cue:
         return f"comparison ('{cue}')"
     cue = doc.cue_near("birth", i - 4, i, s)

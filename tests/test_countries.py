@@ -1,0 +1,303 @@
+"""The country gazetteer and partner-country detection (classifiers.countries)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from classifiers.countries import (
+    Gazetteer,
+    load_gazetteer,
+    partner_countries,
+    party_codes,
+)
+from classifiers.types import CountryEvidence
+
+
+@pytest.fixture(scope="module")
+def gaz() -> Gazetteer:
+    return load_gazetteer()
+
+
+def codes_of(gaz: Gazetteer, text: str) -> list[str]:
+    return [m.code for m in gaz.find(text)]
+
+
+def evidence(title: str, text: str, code: str) -> CountryEvidence:
+    found = {e.code: e for e in partner_countries(title, text)}
+    return found[code]
+
+
+# ---------------------------------------------------------------- inflected forms
+
+AZ_FORMS = {
+    "Çin": "CN", "Çində": "CN", "Çinin": "CN", "Çinlə": "CN", "Çinə": "CN", "Çindən": "CN",
+    "çinli": "CN", "Çindəki": "CN", "Türkiyə": "TR", "Türkiyənin": "TR", "Türkiyədə": "TR",
+    "Türkiyəyə": "TR", "Türkiyədən": "TR", "türk": "TR", "türklər": "TR", "İranla": "IR",
+    "İranın": "IR", "Rusiyanın": "RU", "Rusiyaya": "RU", "Gürcüstanda": "GE",
+    "Özbəkistandan": "UZ", "ukraynalı": "UA", "Qazaxıstanla": "KZ", "Almaniyada": "DE",
+    "Daşkənddə": "UZ", "Tehrana": "IR", "Moskvada": "RU", "ABŞ": "US", "İsraillə": "IL",
+}
+RU_FORMS = {
+    "Китай": "CN", "Китая": "CN", "Китаю": "CN", "Китаем": "CN", "Китае": "CN",
+    "китайский": "CN", "китайская": "CN", "китайские": "CN", "китайских": "CN",
+    "китайско": "CN", "Турция": "TR", "Турции": "TR", "Турцией": "TR", "Турцию": "TR",
+    "турецкий": "TR", "турецкой": "TR", "России": "RU", "Россией": "RU", "российского": "RU",
+    "Беларуси": "BY", "белорусской": "BY", "Израиля": "IL", "израильское": "IL",
+    "Казахстаном": "KZ", "Узбекистане": "UZ", "Германии": "DE", "Ташкенте": "UZ",
+    "Москве": "RU", "США": "US", "Грузией": "GE",
+}
+TR_FORMS = {
+    "Çin'de": "CN", "Çin'in": "CN", "Çin": "CN", "Çinli": "CN", "Çin’den": "CN",
+    "Türk": "TR", "Türkiye’nin": "TR", "Türkiye'ye": "TR", "Türkiyeli": "TR", "Rusya'da": "RU",
+    "Rusya’nın": "RU", "İran'a": "IR", "Almanya'dan": "DE", "Irak'ta": "IQ",
+    "Gürcistan'la": "GE", "Azerbaycan'ın": "AZ", "Kazakistan’da": "KZ", "ABD'nin": "US",
+    "Taşkent'te": "UZ",
+}
+EN_FORMS = {
+    "China": "CN", "Chinese": "CN", "Turkey": "TR", "Türkiye": "TR", "Turkiye": "TR",
+    "Turkish": "TR", "Israel's": "IL", "Israeli": "IL", "South Korea": "KR", "Korean": "KR",
+    "Saudi Arabia's": "SA", "Kyrgyz": "KG", "Uzbek": "UZ", "United States": "US",
+    "Tashkent": "UZ", "Urumqi": "CN", "Astana": "KZ", "Tbilisi": "GE",
+}
+DE_FORMS = {
+    "Deutschland": "DE", "Deutschlands": "DE", "deutschen": "DE", "Türkei": "TR",
+    "russische": "RU", "Aserbaidschan": "AZ", "Usbekistan": "UZ", "chinesischen": "CN",
+}
+KA_FORMS = {
+    "საქართველოს": "GE", "საქართველოში": "GE", "საქართველოსთვის": "GE", "რუსეთთან": "RU",
+    "თურქეთმა": "TR", "აზერბაიჯანის": "AZ", "ჩინეთში": "CN", "ბაქოში": "AZ",
+}
+
+
+@pytest.mark.parametrize(
+    "forms",
+    [AZ_FORMS, RU_FORMS, TR_FORMS, EN_FORMS, DE_FORMS, KA_FORMS],
+    ids=["az", "ru", "tr", "en", "de", "ka"],
+)
+def test_inflected_forms_are_found(gaz: Gazetteer, forms: dict[str, str]) -> None:
+    wrong = {}
+    for form, code in forms.items():
+        found = gaz.find(f"Bu gün {form} barədə. ")
+        got = [m.code for m in found]
+        if got != [code] or found[0].surface != form:
+            wrong[form] = [(m.surface, m.code) for m in found]
+    assert not wrong
+
+
+def test_other_languages_from_pycountry(gaz: Gazetteer) -> None:
+    # Serbian (Cyrillic and Latin), Polish, Ukrainian, Kazakh, Arabic, Persian, Chinese
+    assert codes_of(gaz, "министарка здравља Србије и руски министар") == ["RS", "RU"]
+    assert codes_of(gaz, "ministar zdravlja Srbije i Rusije") == ["RS", "RU"]
+    assert codes_of(gaz, "Współpraca Polski z Ukrainą i Turcją") == ["PL", "UA", "TR"]
+    assert codes_of(gaz, "делегація України в Китаї") == ["UA", "CN"]
+    assert codes_of(gaz, "Қазақстан мен Қытайдың ынтымақтастығы") == ["KZ", "CN"]
+    assert codes_of(gaz, "وزير الصحة الروسي في أذربيجان وروسيا") == ["RU", "AZ", "RU"]
+    assert codes_of(gaz, "همکاری چین و ازبکستان در تاشکند") == ["CN", "UZ", "UZ"]
+    assert codes_of(gaz, "中国和乌兹别克斯坦的合作") == ["CN", "UZ"]
+    assert codes_of(gaz, "Kooperation zwischen Frankreich und Italien") == ["FR", "IT"]
+
+
+def test_longest_match_wins_and_mentions_do_not_overlap(gaz: Gazetteer) -> None:
+    found = gaz.find("South Korea, North Korean doctors, Papua New Guinea, Equatorial Guinea")
+    assert [(m.surface, m.code) for m in found] == [
+        ("South Korea", "KR"), ("North Korean", "KP"), ("Papua New Guinea", "PG"),
+        ("Equatorial Guinea", "GQ")]
+    text = "Xinjiang Medical University signed with Ankara City Hospital"
+    found = gaz.find(text)
+    assert [(m.code, m.kind) for m in found] == [("CN", "city"), ("TR", "capital")]
+    assert all(text[m.start:m.end] == m.surface for m in found)
+
+
+def test_ambiguous_words_are_not_countries(gaz: Gazetteer) -> None:
+    assert codes_of(gaz, "We ate turkey and chinese food from fine china.") == []
+    assert codes_of(gaz, "Fans cheered Michael Jordan at the Turkic World games.") == []
+    assert codes_of(gaz, "The grant totals 2 million US dollars; call us.") == []
+    assert codes_of(gaz, "Кроме того, до того как он пришёл, мали") == []
+    assert codes_of(gaz, "Hastanelere mali destek verildi.") == []
+    assert codes_of(gaz, "Türk Dövlətləri Təşkilatının sammiti, türk dünyası") == []
+    assert codes_of(gaz, "The clinic in Georgia (Tbilisi) and Jordan's ministry") == [
+        "GE", "GE", "JO"]
+    assert codes_of(gaz, "Toplantı ABD'nin ve Rusya'nın katılımıyla yapıldı") == ["US", "RU"]
+
+
+def test_names_and_cache(gaz: Gazetteer) -> None:
+    assert load_gazetteer() is gaz
+    names = gaz.names("TR")
+    assert "Türkiye" in names and "Turkey" in names and "Türkiyə" in names and "Турция" in names
+    assert gaz.names("XX") == ()
+    assert len(gaz.codes()) == 249
+
+
+def test_find_speed_on_a_3000_character_article(gaz: Gazetteer) -> None:
+    para = ("Azerbaijan's health minister met the ambassador of Türkiye in Baku on Monday. "
+            "The sides discussed joint projects with Uzbekistan, Kazakhstan and China, "
+            "training of doctors and the exchange of students between medical universities. ")
+    text = (para * 20)[:3000]
+    gaz.find(text)
+    runs = 50
+    t0 = time.perf_counter()
+    for _ in range(runs):
+        found = gaz.find(text)
+    ms = (time.perf_counter() - t0) / runs * 1000
+    print(f"\nfind() on {len(text)} characters: {ms:.3f} ms, {len(found)} mentions")
+    assert found
+
+
+# ---------------------------------------------------------------- parties
+
+def test_demonym_names_a_party() -> None:
+    title = "Health ministers meet in Baku"
+    text = ("Azerbaijan's Minister of Health received a delegation led by the deputy minister. "
+            "The Turkish side offered to train Azerbaijani nurses in intensive care.")
+    assert party_codes(title, text) == ("TR",)
+    e = evidence(title, text, "TR")
+    assert e.party and e.score >= 0.5
+    assert any("side" in r for r in e.reasons)
+
+
+def test_city_and_institution_name_their_country() -> None:
+    title = "Baku clinic signs memorandum with Xinjiang Medical University"
+    text = ("The memorandum provides for joint research in cardiology and the training of "
+            "surgeons. Doctors from Ankara will also join the programme next year.")
+    assert party_codes(title, text) == ("CN", "TR")
+
+
+def test_home_country_is_never_a_party() -> None:
+    title = "Azerbaijan and Latvia sign health cooperation memorandum"
+    text = ("Azerbaijani-Latvian cooperation in medical education will grow, the ministers "
+            "said in Baku. Latvian doctors will train in Azerbaijan.")
+    assert party_codes(title, text) == ("LV",)
+    found = {e.code: e for e in partner_countries(title, text)}
+    assert found["AZ"].party is False and "home country" in found["AZ"].reasons
+    lv = found["LV"]
+    assert any("joined with the home country" in r for r in lv.reasons)
+    assert all(m.code == "LV" for m in lv.mentions)
+    # another home: Latvia's own news about Azerbaijan
+    assert party_codes(title, text, home="LV") == ("AZ",)
+
+
+def test_item_without_the_home_country_lists_every_party() -> None:
+    title = "China and Kazakhstan open a joint telemedicine centre"
+    text = ("Hospitals in Urumqi and Almaty will hold remote consultations. The Chinese side "
+            "will supply equipment, and Kazakh doctors will be trained in Xinjiang.")
+    assert party_codes(title, text) == ("CN", "KZ")
+
+
+def test_group_expands_only_to_named_members() -> None:
+    text = ("A hospital in Urumqi treats heart patients from neighbouring Central Asian "
+            "countries, chiefly Tajikistan and Kyrgyzstan, under a Chinese programme.")
+    assert party_codes("", text) == ("CN", "KG", "TJ")
+    text2 = ("Azerbaijan discussed cooperation with the EU and with all Central Asian "
+             "nations at the WHO regional meeting.")
+    assert party_codes("", text2) == ()
+
+
+def test_reference_list_adds_no_parties() -> None:
+    title = "Joint study of tuberculosis by Azerbaijani and Turkish researchers"
+    text = (
+        "Researchers from Baku and Ankara compared treatment outcomes in a joint study.\n"
+        "The cooperation will continue with a second trial.\n\n"
+        "References\n"
+        "1. Smith J., Brown A. Tuberculosis in Germany and France. Lancet. 2019;12:1-9.\n"
+        "2. Ivanov I.I. Tuberculosis in Russia // Journal of Phthisiology. 2020. С. 5-9.\n"
+        "3. Chen L. et al. TB control in China, Japan and India (2018). doi:10.1/x\n"
+        "4. Aliyev R. Tuberculosis in Iran and Georgia. Baku: Elm, 2017. 200 p.\n"
+    )
+    assert party_codes(title, text) == ("TR",)
+    found = {e.code: e for e in partner_countries(title, text)}
+    assert not found["DE"].party and "only in references" in found["DE"].reasons
+    for code in ("RU", "CN", "JP", "IN", "IR", "GE", "FR"):
+        assert not found[code].party
+
+
+def test_citation_lines_outside_a_reference_section() -> None:
+    text = ("Azerbaijani and Turkish surgeons signed a joint training programme in Ankara.\n"
+            "[1] Müller K. et al. Heart surgery in Germany. Eur Heart J. 2021;4:5-9. "
+            "doi:10.1/abc\n")
+    assert party_codes("", text) == ("TR",)
+
+
+def test_comparison_is_not_a_party() -> None:
+    title = "Kazakhstan and Azerbaijan to cooperate in oncology"
+    text = ("The health ministers signed an agreement in Astana on cancer care. Survival "
+            "rates remain lower than in Germany, the Kazakh minister noted, and patients "
+            "used to travel to Israel for treatment.")
+    assert party_codes(title, text) == ("KZ",)
+    de = evidence(title, text, "DE")
+    assert not de.party and any(r.startswith("comparison") for r in de.reasons)
+
+
+def test_venue_and_birthplace_are_not_parties() -> None:
+    text = ("Azerbaijan's health minister met his Uzbek counterpart on the sidelines of a "
+            "summit held in Istanbul. Uzbekistan will send doctors to Baku. The minister, "
+            "who was born in Russia, praised the joint work with Uzbekistan.")
+    assert party_codes("", text) == ("UZ",)
+
+
+def test_routes_are_not_parties() -> None:
+    text = ("Azerbaijan and Turkey agreed to build two hospitals together. Both countries "
+            "also run the Baku-Tbilisi-Ceyhan pipeline and the Baku–Grozny flights.")
+    assert party_codes("", text) == ("TR",)
+
+
+def test_international_organisations_are_not_countries() -> None:
+    text = ("Azerbaijan's Ministry of Health and the World Health Organization signed a "
+            "two-year cooperation agreement; UNICEF will supply vaccines.")
+    assert party_codes("", text) == ()
+
+
+# ---------------------------------------------------------------- in other languages
+
+def test_azerbaijani_item() -> None:
+    title = "Azərbaycan və Türkiyə səhiyyə nazirləri görüşüb"
+    text = ("Türkiyənin səhiyyə naziri Bakıda səfərdə olub. Tərəflər Çindən gətirilən "
+            "avadanlıqla müqayisədə yerli istehsalı müzakirə ediblər. Türk həkimləri "
+            "Gəncədə təlim keçəcək.")
+    assert party_codes(title, text) == ("TR",)
+
+
+def test_russian_item() -> None:
+    title = "Азербайджан и Беларусь подписали меморандум о сотрудничестве в здравоохранении"
+    text = ("Министр здравоохранения Азербайджана встретился с белорусской делегацией в Баку. "
+            "Стороны договорились об обмене врачами. По сравнению с Германией расходы ниже.")
+    assert party_codes(title, text) == ("BY",)
+
+
+def test_turkish_item() -> None:
+    title = "Türkiye ile Azerbaycan arasında sağlık alanında işbirliği protokolü imzalandı"
+    text = ("Sağlık Bakanı, Bakü'de Azerbaycanlı mevkidaşıyla görüştü. Bakan daha önce "
+            "Özbekistan'da düzenlenen zirvede de bulunmuştu. Türk doktorlar Gence'de eğitim "
+            "verecek.")
+    assert party_codes(title, text) == ("TR",)
+
+
+def test_german_item() -> None:
+    title = "Kooperation mit Aserbaidschan"
+    text = ("Das Deutsche Herzzentrum in Berlin hat mit einer Klinik in Baku ein Memorandum "
+            "unterzeichnet. Geplant sind gemeinsame Fortbildungen für Ärzte.")
+    assert party_codes(title, text) == ("DE",)
+
+
+def test_georgian_item() -> None:
+    text = ("საქართველოს ჯანდაცვის მინისტრი აზერბაიჯანის ჯანდაცვის მინისტრს ბაქოში შეხვდა. "
+            "მხარეებმა საქართველოსა და აზერბაიჯანს შორის თანამშრომლობა განიხილეს.")
+    assert party_codes("", text) == ("GE",)
+
+
+def test_evidence_is_kept() -> None:
+    title = "Israel's ambassador visits Baku hospital"
+    text = "The Israeli embassy donated equipment. Israel and Azerbaijan are partners."
+    e = evidence(title, text, "IL")
+    assert e.party and 0.5 <= e.score <= 1.0
+    assert {m.surface for m in e.mentions} == {"Israel's", "Israeli", "Israel"}
+    assert "in title" in e.reasons
+    assert any(r.startswith("near ") for r in e.reasons)
+    full = f"{title}\n\n{text}"
+    assert all(full[m.start:m.end] == m.surface for m in e.mentions)
+
+
+def test_empty_text() -> None:
+    assert partner_countries("", "") == []
+    assert party_codes("", "   ") == ()
