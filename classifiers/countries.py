@@ -175,11 +175,16 @@ class _Doc:
     def in_citation(self, pos: int) -> bool:
         return any(a <= pos < b for a, b in self.citation)
 
-    def cue_near(self, category: str, lo: int, hi: int, sentence: int) -> str | None:
+    def cue_near(self, category: str, lo: int, hi: int, sentence: int,
+                 skip: frozenset[int] = frozenset()) -> str | None:
         """A cue of ``category`` starting at a token in [lo, hi) of the same sentence."""
         for k in range(max(lo, 0), min(hi, len(self.folded))):
-            if self.sent[k] == sentence and category in self.cues[k]:
-                return self.text[self.spans[k][0]:self.spans[k + self.cues[k][category] - 1][1]]
+            if self.sent[k] == sentence and category in self.cues[k] and k not in skip:
+                end = k + self.cues[k][category] - 1
+                if category == "compare" and end + 1 < len(self.folded) and \
+                        self.folded[end + 1][:1].isdigit():
+                    continue  # "more than 30 countries" is a quantity
+                return self.text[self.spans[k][0]:self.spans[end][1]]
         return None
 
 
@@ -266,6 +271,8 @@ def _joined(doc: _Doc, lex: _Lexicon, a: Mention, b: Mention) -> bool:
     gap = doc.text[a.end:b.start]
     if len(gap) > 40 or "\n" in gap or any(ch in gap for ch in ".;:!?()"):
         return False
+    if not gap.strip() and not b.surface.startswith("و"):
+        return False  # "Bakıda Türkiyə ...": side by side is not joined
     words = [fold(w) for w in _TOKEN.findall(gap)]
     if len(words) > 3:
         return False
@@ -333,8 +340,23 @@ def _venue(doc: _Doc, lex: _Lexicon, m: Mention, i: int, j: int, s: int) -> str 
     return None
 
 
-def _score(doc: _Doc, lex: _Lexicon, tallies: dict[str, _Tally], home: str) -> None:
+def _claimed_actors(doc: _Doc, tallies: dict[str, _Tally]) -> dict[int, str]:
+    """Actor words right after a country ("the Uzbek delegation"): token -> its country."""
+    claimed: dict[int, str] = {}
     for t in tallies.values():
+        for m in t.mentions:
+            _, j = _token_range(doc, m)
+            for k in (j + 1, j + 2):
+                if k < len(doc.cues) and doc.sent[k] == doc.sent[j] and "actor" in doc.cues[k]:
+                    claimed.setdefault(k, t.code)
+                    break
+    return claimed
+
+
+def _score(doc: _Doc, lex: _Lexicon, tallies: dict[str, _Tally], home: str) -> None:
+    claimed = _claimed_actors(doc, tallies)
+    for t in tallies.values():
+        others = frozenset(k for k, c in claimed.items() if c != t.code)
         for m in t.used:
             i, j = _token_range(doc, m)
             s = doc.sent[i]
@@ -346,7 +368,8 @@ def _score(doc: _Doc, lex: _Lexicon, tallies: dict[str, _Tally], home: str) -> N
             if m.kind == "alias":
                 t.alias = True
                 t.note(f"institution '{m.surface}'")
-            cue = doc.cue_near("actor", j + 1, j + 3, s) or doc.cue_near("actor", i - 3, i, s)
+            cue = doc.cue_near("actor", j + 1, j + 3, s) or \
+                doc.cue_near("actor", i - 3, i, s, skip=others)
             if cue:
                 t.actor = True
                 t.note(f"near '{cue}'")
@@ -444,12 +467,13 @@ def partner_countries(title: str, text: str, *, home: str = "AZ",
     parties = {c for c, t in tallies.items() if c != home and t.used and t.score >= THRESHOLD}
     # a cooperation item names its partner: the one candidate left is taken
     if not parties:
-        candidates = sorted((t for c, t in tallies.items() if c != home and t.used and t.score > 0),
+        candidates = sorted((t for c, t in tallies.items() if c != home and t.used and t.score > 0
+                             and (t.actor or t.home or t.title or t.group)),
                             key=lambda t: -t.score)
         if candidates and (len(candidates) == 1 or
                            candidates[0].score - candidates[1].score >= 0.15):
             best = candidates[0]
-            if best.score >= 0.15:
+            if best.score >= 0.3:
                 parties.add(best.code)
                 best.note("the only candidate")
     # listed with a party: "from Uzbekistan, Kyrgyzstan and Kazakhstan"

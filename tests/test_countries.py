@@ -301,3 +301,22 @@ def test_evidence_is_kept() -> None:
 def test_empty_text() -> None:
     assert partner_countries("", "") == []
     assert party_codes("", "   ") == ()
+
+
+def test_members_named_after_a_group_are_parties() -> None:
+    text = ("Azerbaijan has sent humanitarian aid to more than 30 countries, including "
+            "Turkey, Syria and Pakistan, the Health Ministry said.")
+    assert party_codes("", text) == ("PK", "SY", "TR")
+
+
+def test_an_actor_word_belongs_to_its_own_country() -> None:
+    title = "В Баку прошла встреча министров здравоохранения Азербайджана и Узбекистана"
+    text = "Стороны обсудили подготовку кадров. Ранее узбекская делегация посетила Москву."
+    assert party_codes(title, text) == ("UZ",)
+
+
+def test_an_organisation_seat_is_not_a_partner() -> None:
+    title = "WHO praises Azerbaijan's vaccination campaign"
+    text = ("The WHO Regional Office for Europe in Copenhagen said Azerbaijan had vaccinated "
+            "90% of children. Similar campaigns ran in Georgia and Armenia last year.")
+    assert party_codes(title, text) == ()
