@@ -320,3 +320,16 @@ def test_an_organisation_seat_is_not_a_partner() -> None:
     text = ("The WHO Regional Office for Europe in Copenhagen said Azerbaijan had vaccinated "
             "90% of children. Similar campaigns ran in Georgia and Armenia last year.")
     assert party_codes(title, text) == ()
+
+
+def test_invalid_data_raises_gazetteer_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from classifiers import gazetteer
+    from classifiers.errors import GazetteerError
+
+    for bad in ({"country": {"XX": {"en": ["Nowhere"]}}},
+                {"country": {"TR": {"en_colour": ["Red"]}}},
+                {"country": {"TR": {"en": 5}}},
+                {"capitals": {"QQ": "Qville"}}):
+        monkeypatch.setattr(gazetteer, "_read_toml", lambda name, bad=bad: bad)
+        with pytest.raises(GazetteerError):
+            gazetteer.build_gazetteer()
