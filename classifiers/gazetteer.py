@@ -201,6 +201,8 @@ def _ru_noun_table(word: str) -> list[list[str]] | None:
     low = w.lower()
     if not low or w.isupper() or (low[-1] in "оуиеюэё" and not low.endswith("ы")):
         return None
+    if low.endswith("а") and len(low) > 1 and low[-2] in "аоуиеэюя":
+        return None  # Самоа, Палау-like foreign names do not decline
     if low.endswith("ия"):
         s = w[:-2]
         return [[s + "ия"], [s + "ии"], [s + "ии"], [s + "ию"], [s + "ией", s + "иею"], [s + "ии"]]
@@ -454,6 +456,10 @@ def armenian_forms(name: str) -> set[str]:
 def inflect(name: str, lang: str, role: str) -> set[str]:
     """Forms of one name in one language; ``role`` is ``name``, ``adj`` or ``city``."""
     adj = role == "adj"
+    if lang in ("az", "tr"):
+        return turkic_forms(name, lang, noun=adj)
+    if name.isupper() and len(name) <= 5:
+        return {name}  # acronyms: САД, США, ОАЭ
     if lang in ("az", "tr"):
         return turkic_forms(name, lang, noun=adj)
     if lang == "ru" or lang == "be":
