@@ -21,6 +21,7 @@ The file's layout (every key optional)::
     [fetch]    # see FetchSettings
     [schedule] # see ScheduleSettings
     [dedupe]   # see DedupeSettings
+    [classifier]  # see ClassifierSettings
 
     [[sources]]                            # see monitor.types.SourceSpec
     name = "who-euro"
@@ -48,6 +49,7 @@ from monitor.errors import ConfigError
 from monitor.types import SourceSpec
 
 __all__ = [
+    "ClassifierSettings",
     "DedupeSettings",
     "FetchSettings",
     "ScheduleSettings",
@@ -129,6 +131,22 @@ class DedupeSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ClassifierSettings:
+    """The classifier that tags every stored item."""
+
+    #: Tag items as they are stored (else they wait in the queue for ``reclassify``).
+    enabled: bool = True
+    #: Where the current model lives; empty means ``<data_dir>/model``.
+    model_dir: str = ""
+    #: The seed documents (``labels.jsonl``); empty means the checkout's ``seeds/``.
+    seeds_dir: str = ""
+    #: With no model yet, train one on the seeds (and stored labels) at first use.
+    auto_train: bool = True
+    #: Items tagged per batch.
+    batch_size: int = 64
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """All settings of one service instance."""
 
@@ -143,6 +161,7 @@ class Settings:
     fetch: FetchSettings = field(default_factory=FetchSettings)
     schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
     dedupe: DedupeSettings = field(default_factory=DedupeSettings)
+    classifier: ClassifierSettings = field(default_factory=ClassifierSettings)
     #: Sources declared in the file (the defaults are added unless switched off).
     sources: tuple[SourceSpec, ...] = ()
     #: The file these settings were read from, if any.
@@ -153,6 +172,17 @@ class Settings:
         if self.database_url:
             return self.database_url
         return f"sqlite:///{self.data_dir / 'monitor.db'}"
+
+    @property
+    def model_dir(self) -> Path:
+        return Path(self.classifier.model_dir) if self.classifier.model_dir else (
+            self.data_dir / "model")
+
+    @property
+    def seeds_dir(self) -> Path:
+        if self.classifier.seeds_dir:
+            return Path(self.classifier.seeds_dir)
+        return Path(__file__).resolve().parents[1] / "seeds"
 
     def all_sources(self) -> tuple[SourceSpec, ...]:
         """The configured sources plus the defaults, a configured name winning."""

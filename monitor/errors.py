@@ -16,6 +16,7 @@ The tree::
     │       └── RateLimitedError    429 or 503 (carries ``retry_after`` seconds, if sent)
     ├── ParseError                  bytes that no source parser can read
     ├── ExtractionError             a page that yields no article text
+    ├── ClassificationError         no model could be loaded or trained (items stay queued)
     └── DropItem                    a stage decided an item must not be stored (not a failure)
 
 A stage signals failure by raising one of these, never by returning ``None``.
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 __all__ = [
     "BlockedAddressError",
+    "ClassificationError",
     "ConfigError",
     "DropItem",
     "ExtractionError",
@@ -130,6 +132,13 @@ class ParseError(MonitorError):
 
 class ExtractionError(MonitorError):
     """The page yielded no usable article text."""
+
+
+class ClassificationError(MonitorError):
+    """No usable model: it is missing, does not match the code, or failed to train.
+
+    Items are stored unclassified and stay in the classification queue.
+    """
 
 
 class DropItem(MonitorError):

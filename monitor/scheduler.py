@@ -125,6 +125,8 @@ class Daemon:
         for _result in self.pipeline.process_items(outcome.item_ids):
             if self._stop.is_set():
                 break
+        if outcome.item_ids:
+            self.pipeline.classify_quietly(outcome.item_ids)
 
     def sweep(self) -> None:
         """Process items left pending (after a crash or a failed attempt) and pick up
@@ -137,5 +139,6 @@ class Daemon:
             for _result in self.pipeline.process_items(pending):
                 if self._stop.is_set():
                     break
+            self.pipeline.classify_quietly()
         except StorageError as exc:
             log.error("sweep: database error: %s", exc)

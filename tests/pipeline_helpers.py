@@ -5,14 +5,14 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from monitor.config import FetchSettings, Settings
+from monitor.config import ClassifierSettings, FetchSettings, Settings
 from monitor.types import SourceSpec
 from tests.loopback import LoopbackServer, Request, Response
 from tests.sitegen import article_page, article_text, feed_items, rss_feed
 
 
 def make_settings(tmp_path: Path, sources: list[SourceSpec], *, database_url: str = "",
-                  **fetch: object) -> Settings:
+                  classify: bool = False, **fetch: object) -> Settings:
     options: dict[str, object] = {
         "allowed_hosts": ("127.0.0.1",), "connect_timeout": 2.0, "read_timeout": 3.0,
         "total_timeout": 5.0, "backoff_base": 60.0, **fetch,
@@ -20,7 +20,7 @@ def make_settings(tmp_path: Path, sources: list[SourceSpec], *, database_url: st
     fetch_settings = dataclasses.replace(FetchSettings(), **options)  # type: ignore[arg-type]
     return Settings(data_dir=tmp_path, database_url=database_url,
                     include_default_sources=False, sources=tuple(sources),
-                    fetch=fetch_settings)
+                    fetch=fetch_settings, classifier=ClassifierSettings(enabled=classify))
 
 
 def serve_feed(server: LoopbackServer, feed_no: int, count: int, *, path: str | None = None,

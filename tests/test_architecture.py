@@ -16,7 +16,7 @@ FORBIDDEN = {
     "classifiers": ("monitor", "storage"),
 }
 # stage modules: may import monitor.types/errors/config and their libraries, not each other
-STAGES = ("fetching", "sources", "extraction", "dedupe")
+STAGES = ("fetching", "sources", "extraction", "dedupe", "tagging")
 STAGE_ALLOWED = {"monitor.types", "monitor.errors", "monitor.config"}
 
 
@@ -92,14 +92,14 @@ def test_only_config_reads_the_environment() -> None:
 
 PUBLIC = {
     "monitor.errors": {
-        "BlockedAddressError", "ConfigError", "DropItem", "ExtractionError", "FetchError",
+        "BlockedAddressError", "ClassificationError", "ConfigError", "DropItem", "ExtractionError", "FetchError",
         "FetchTimeoutError", "GoneError", "HTTPStatusError", "MonitorError", "ParseError",
         "RateLimitedError", "ResponseTooLargeError", "SourceError", "TooManyRedirectsError",
         "TransportError",
     },
     "storage.errors": {"DatabaseUnavailableError", "MigrationError", "NotFoundError",
                        "StorageError"},
-    "monitor.config": {"DedupeSettings", "FetchSettings", "ScheduleSettings", "Settings",
+    "monitor.config": {"ClassifierSettings", "DedupeSettings", "FetchSettings", "ScheduleSettings", "Settings",
                        "check_source_spec", "default_sources", "load_settings"},
     "monitor.pipeline": {"Analysis", "Pipeline", "analyse_page", "spec_to_create"},
 }

@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.logging import RichHandler
 
+from classifiers.errors import ClassifierError
 from monitor.config import Settings, load_settings
 from monitor.errors import MonitorError
 from storage.errors import StorageError
@@ -87,16 +88,16 @@ def fail(message: str, code: int = 1) -> typer.Exit:
 
 
 # Sub-command modules register themselves on ``app``.
-from monitor.cli import demo, items, run, sources  # noqa: E402
+from monitor.cli import classify, demo, items, run, sources  # noqa: E402
 
 app.add_typer(sources.app, name="sources")
 app.add_typer(items.app, name="items")
-__commands__ = (run, demo)
+__commands__ = (run, demo, classify)
 
 
 def main() -> None:
     try:
         app()
-    except (MonitorError, StorageError) as exc:
+    except (MonitorError, StorageError, ClassifierError) as exc:
         err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
         raise SystemExit(2) from None

@@ -17,6 +17,7 @@ from monitor.cli.render import ago, stamp, summary_table
 from monitor.pipeline import Pipeline
 from monitor.scheduler import Daemon
 from monitor.types import RunReport
+from storage import classifications
 from storage import repository as repo
 from storage.db import database_label, session_scope
 from storage.models import ItemStatus, utcnow
@@ -108,6 +109,7 @@ def status(ctx: typer.Context) -> None:
     with session_scope(pipeline.engine) as session:
         health = repo.source_health(session=session)
         counts = repo.item_counts(session=session)
+        tagged = classifications.classification_counts(session=session)
         for h in health:
             s = h.source
             notes = []
@@ -130,4 +132,9 @@ def status(ctx: typer.Context) -> None:
     console.print(
         "items: " + ", ".join(f"{counts.get(k, 0)} {k}" for k in ItemStatus.ALL)
         + f"; checked {stamp(now)}"
+    )
+    waiting = tagged["unclassified"]
+    console.print(
+        f"classification: {tagged['classified']} tagged, {tagged['relevant']} relevant, "
+        + (f"[yellow]{waiting} waiting in the queue[/]" if waiting else "none waiting")
     )
