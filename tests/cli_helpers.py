@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def write_config(path: Path, *, data_dir: Path, sources: Sequence[dict[str, object]],
-                 extra: str = "") -> Path:
+                 extra: str = "", classify: bool = False) -> Path:
     lines = [
         f"data_dir = {json.dumps(str(data_dir))}",
         "include_default_sources = false",
@@ -26,6 +26,9 @@ def write_config(path: Path, *, data_dir: Path, sources: Sequence[dict[str, obje
         "",
         "[schedule]",
         "extraction_workers = 1",
+        "",
+        "[classifier]",
+        f"enabled = {'true' if classify else 'false'}",
         extra,
     ]
     for src in sources:

@@ -98,9 +98,9 @@ def test_classify_train_evaluate_explain_reclassify_on_the_command_line(
     served: str, tmp_path: Path
 ) -> None:
     cfg = str(write_config(tmp_path / "m.toml", data_dir=tmp_path,
-                           sources=[{"name": "news", "url": served}]))
-    model = tmp_path / "model-a"
-    trained = run_monitor("-c", cfg, "train", "--out", str(model), timeout=300)
+                           sources=[{"name": "news", "url": served}], classify=True))
+    model = tmp_path / "model"  # the default place: data_dir/model
+    trained = run_monitor("-c", cfg, "train", timeout=300)
     assert "saved to" in trained.stdout and (model / "model.json").is_file()
 
     lines = "\n".join(json.dumps(d) for d in [
