@@ -93,8 +93,8 @@ def _fit(x: Any, y: Matrix, s: Matrix, c: float,
     ``signs`` (one label only) bounds the last columns' weights: +1 at least zero, -1 at
     most zero, 0 free (then L-BFGS-B does the fitting).
     """
-    from scipy.optimize import minimize  # type: ignore[import-untyped]
-    from scipy.special import expit  # type: ignore[import-untyped]
+    from scipy.optimize import minimize
+    from scipy.special import expit
 
     n_cols, n_labels = x.shape[1], y.shape[1]
     xt = x.T.tocsr()
@@ -196,7 +196,7 @@ def _calibrate(z: Matrix, y: Matrix, lo: float, hi: float) -> tuple[float, float
 
 def _hashed_matrix(analyses: Sequence[Analysis]) -> tuple[Any, npt.NDArray[np.int64]]:
     """Rows of hashed features over the buckets at least MIN_DF examples use."""
-    import scipy.sparse as sp  # type: ignore[import-untyped]
+    import scipy.sparse as sp
 
     cols = np.concatenate([a.hashed_idx for a in analyses])
     vals = np.concatenate([a.hashed_val for a in analyses])

@@ -92,16 +92,26 @@ def test_only_config_reads_the_environment() -> None:
 
 PUBLIC = {
     "monitor.errors": {
-        "BlockedAddressError", "ClassificationError", "ConfigError", "DropItem", "ExtractionError", "FetchError",
-        "FetchTimeoutError", "GoneError", "HTTPStatusError", "MonitorError", "ParseError",
+        "BlockedAddressError", "ClassificationError", "ConfigError", "DropItem",
+        "ExtractionError", "FetchError", "FetchTimeoutError", "GoneError", "HTTPStatusError",
+        "MonitorError", "ParseError",
         "RateLimitedError", "ResponseTooLargeError", "SourceError", "TooManyRedirectsError",
         "TransportError",
     },
     "storage.errors": {"DatabaseUnavailableError", "MigrationError", "NotFoundError",
                        "StorageError"},
-    "monitor.config": {"ClassifierSettings", "DedupeSettings", "FetchSettings", "ScheduleSettings", "Settings",
-                       "check_source_spec", "default_sources", "load_settings"},
+    "monitor.config": {"ClassifierSettings", "DedupeSettings", "FetchSettings",
+                       "ScheduleSettings", "Settings", "check_source_spec", "default_sources",
+                       "load_settings"},
     "monitor.pipeline": {"Analysis", "Pipeline", "analyse_page", "spec_to_create"},
+    "classifiers": {
+        "DOMAIN_IDS", "Classifier", "ClassifierError", "CountryEvidence", "CueHit", "Document",
+        "EvaluationReport", "Evidence", "Explanation", "GazetteerError", "LabelError",
+        "LabeledItem", "Mention", "ModelMismatchError", "ModelNotFoundError", "Prediction",
+        "Taxonomy", "TaxonomyError", "cross_validate", "evaluate", "load_model", "load_seeds",
+        "load_taxonomy", "parse_labeled_lines", "partner_countries", "party_codes",
+        "read_labeled", "read_sidecar", "save_model", "split_passages", "train", "write_labeled",
+    },
 }
 
 

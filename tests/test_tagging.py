@@ -136,6 +136,11 @@ def test_classify_train_evaluate_explain_reclassify_on_the_command_line(
                             COOPERATION).stdout
     assert "CN" in explained and "cardiology" in explained
 
-    run_monitor("-c", cfg, "run", "--once", timeout=300)
-    again = run_monitor("-c", cfg, "reclassify", "--model", str(model), timeout=300)
+    run_monitor("-c", cfg, "run", "--once", timeout=300)  # tags both items with the model
+    same = run_monitor("-c", cfg, "reclassify", timeout=300)
+    assert "re-tagged 0 items" in same.stdout  # nothing to do: same model version
+    # a model trained with more labels is a new version: reclassify re-tags everything
+    retrained = run_monitor("-c", cfg, "train", "--extra", str(data), timeout=300)
+    assert "2 extra items" in retrained.stdout
+    again = run_monitor("-c", cfg, "reclassify", timeout=300)
     assert "re-tagged 2 items" in again.stdout
