@@ -221,11 +221,7 @@ def test_save_load_round_trip_gives_identical_predictions(
 
     monkeypatch.setattr(pickle, "load", no_pickle)
     monkeypatch.setattr(pickle, "loads", no_pickle)
-    started = time.perf_counter()
-    loaded = load_model(saved)
-    elapsed = time.perf_counter() - started
-    print(f"\nmodel load time: {elapsed * 1000:.0f} ms")
-    assert elapsed < 1.0
+    loaded = load_model(saved)  # load time is measured in tests/benchmarks/classify.py
     docs = [case[0] for case in CASES]
     assert loaded.predict(docs) == clf.predict(docs)
     assert loaded.version == clf.version
@@ -305,19 +301,6 @@ def test_missing_model(tmp_path: Path) -> None:
     (tmp_path / SIDECAR).write_text("{}", encoding="utf-8")
     with pytest.raises(ModelNotFoundError):  # no weights beside it
         load_model(tmp_path)
-
-
-def test_throughput_on_3000_character_articles(clf: Classifier) -> None:
-    base = " ".join(str(c[0].text) for c in CASES if c[0].language == "en")
-    docs = [Document(str(i), f"Article {i}", (base + " ") * (3000 // len(base) + 1))
-            for i in range(60)]
-    docs = [Document(d.id, d.title, d.text[:3000]) for d in docs]
-    clf.predict(docs[:2])  # warm: the gazetteer is built on first use
-    started = time.perf_counter()
-    clf.predict(docs)
-    rate = len(docs) / (time.perf_counter() - started)
-    print(f"\nthroughput: {rate:.0f} items/s on 3,000-character articles")
-    assert rate > 20  # a floor for slow CI machines; see docs for the measured figure
 
 
 # -- evaluation ----------------------------------------------------------------------

@@ -140,12 +140,12 @@ def test_closed_fetcher_raises_fetch_error(server: LoopbackServer) -> None:
 
 
 def test_read_timeout(server: LoopbackServer) -> None:
-    server.route("/slow", b"late", delay=1.5)
+    server.route("/slow", b"late", delay=3.0)
     with Fetcher(settings(read_timeout=0.3)) as f:
         started = time.monotonic()
         with pytest.raises(FetchTimeoutError) as info:
             f.fetch(server.url("/slow"))
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < 2.5  # well before the server would answer
     assert "/slow" in info.value.url
 
 
@@ -156,17 +156,17 @@ def test_total_deadline_cuts_a_trickling_body(server: LoopbackServer) -> None:
         started = time.monotonic()
         with pytest.raises(FetchTimeoutError, match="total deadline"):
             f.fetch(server.url("/trickle"))
-    assert 0.45 < time.monotonic() - started < 0.9
+    assert 0.45 < time.monotonic() - started < 2.5  # the whole body would take 4 s
 
 
 def test_total_deadline_shortens_a_single_wait(server: LoopbackServer) -> None:
-    # The read timeout (1 s) would allow this wait; the deadline (0.4 s) must not.
-    server.route("/stall", b"late", delay=0.9)
-    with Fetcher(settings(read_timeout=1.0, total_timeout=0.4)) as f:
+    # The read timeout (3 s) would allow this wait; the deadline (0.4 s) must not.
+    server.route("/stall", b"late", delay=2.5)
+    with Fetcher(settings(read_timeout=3.0, total_timeout=0.4)) as f:
         started = time.monotonic()
         with pytest.raises(FetchTimeoutError, match="total deadline"):
             f.fetch(server.url("/stall"))
-    assert time.monotonic() - started < 0.7
+    assert time.monotonic() - started < 2.0  # the read timeout alone would wait 2.5 s
 
 
 def test_total_deadline_covers_the_redirect_chain(server: LoopbackServer) -> None:
