@@ -155,7 +155,7 @@ def evaluate(
     if as_json:
         print(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
     else:
-        console.print(report.table(), highlight=False, markup=False)
+        print(report.table())
 
 
 @app.command()
