@@ -11,12 +11,13 @@ import typer
 from rich.table import Table
 
 from monitor.cli import app, configure_logging, console, state
-from monitor.cli.render import stamp
 from monitor.cli.run import print_report
 from monitor.demo.server import DemoSite
 from monitor.pipeline import Pipeline
+from storage import classifications
 from storage import repository as repo
 from storage.db import database_label, session_scope
+from storage.errors import NotFoundError
 
 
 @app.command()
@@ -68,7 +69,8 @@ def show_items(pipeline: Pipeline) -> None:
     with session_scope(pipeline.engine) as session:
         rows = repo.list_items(session=session, limit=100, include_duplicates=True)
         table = Table(title=f"{len(rows)} items stored", title_justify="left")
-        for col in ("id", "lang", "from", "status", "sources", "published", "title", "words"):
+        for col in ("id", "lang", "from", "status", "sources", "title", "relevant",
+                    "countries", "domains"):
             table.add_column(col, overflow="fold")
         for item in sorted(rows, key=lambda r: r.id or 0):
             names = ", ".join(s.name for s, _ in repo.item_sources(item.id or 0,
@@ -76,7 +78,12 @@ def show_items(pipeline: Pipeline) -> None:
             status = item.status
             if item.duplicate_of_id:
                 status = f"dup of {item.duplicate_of_id}"
+            try:
+                tag = classifications.get_classification(item.id or 0, session=session)
+                tags = (f"{tag.relevance:.2f}" if tag.relevant else "no",
+                        " ".join(tag.countries), ", ".join(tag.domains))
+            except NotFoundError:
+                tags = ("-", "", "")
             table.add_row(str(item.id), item.language or "?", item.method or "-", status,
-                          names, stamp(item.published_at), item.title[:70],
-                          str(len((item.text or "").split())))
+                          names, item.title[:60], *tags)
     console.print(table)
