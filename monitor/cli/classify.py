@@ -9,13 +9,13 @@ from pathlib import Path
 from typing import Annotated, Any, TextIO
 
 import typer
-from classifiers.evaluation import cross_validate
-from classifiers.evaluation import evaluate as evaluate_model
-from classifiers.persistence import save_model
 from rich.markup import escape
 
 from classifiers.dataset import read_labeled
 from classifiers.errors import LabelError
+from classifiers.evaluation import cross_validate
+from classifiers.evaluation import evaluate as evaluate_model
+from classifiers.persistence import save_model
 from classifiers.types import Document
 from monitor.cli import app, configure_logging, console, fail, state
 from monitor.config import Settings
