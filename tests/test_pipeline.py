@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import multiprocessing
 from datetime import timedelta
 from pathlib import Path
 
@@ -275,6 +276,8 @@ def test_extraction_in_worker_processes(
     with Pipeline(settings, workers=workers) as pipeline:
         pipeline.prepare()
         report = pipeline.run_once()
+        # extraction ran in one pool of `workers` processes
+        assert 1 <= len(multiprocessing.active_children()) <= workers
     assert sorted(i.status for i in report.items) == ["done"] * 6
     assert len(links) == 6
 

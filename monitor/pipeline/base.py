@@ -32,21 +32,24 @@ class PipelineBase:
         # at once would otherwise both find no earlier copy.
         self._store_lock = threading.Lock()
         self._stopping = threading.Event()
+        self._pool_lock = threading.Lock()
 
     # ------------------------------------------------------------------ lifecycle
 
     @property
     def fetcher(self) -> Fetcher:
-        if self._fetcher is None:
-            self._fetcher = Fetcher(self.settings.fetch)
-        return self._fetcher
+        with self._pool_lock:  # one HTTP client shared by every thread
+            if self._fetcher is None:
+                self._fetcher = Fetcher(self.settings.fetch)
+            return self._fetcher
 
     def _extractor(self) -> Executor | None:
         if self.workers <= 1:
             return None
-        if self._pool is None:
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"))
-        return self._pool
+        with self._pool_lock:  # many item threads ask at once: start one pool, not many
+            if self._pool is None:
+                self._pool = ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"))
+            return self._pool
 
     def request_stop(self) -> None:
         """Start no new unit of work; those in flight finish their writes."""
