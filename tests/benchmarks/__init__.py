@@ -1,0 +1,1 @@
+"""Benchmark scripts (run with ``python -m tests.benchmarks.<name>``; not pytest tests)."""
