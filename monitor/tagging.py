@@ -12,12 +12,11 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 
+from classifiers.dataset import load_seeds
+from classifiers.errors import ClassifierError, ModelNotFoundError
 from classifiers.persistence import load_model, save_model
 from classifiers.prediction import Classifier
 from classifiers.training import train
-
-from classifiers.dataset import load_seeds
-from classifiers.errors import ClassifierError, ModelNotFoundError
 from classifiers.types import Document, LabeledItem, Prediction
 from monitor.config import Settings
 from monitor.errors import ClassificationError
