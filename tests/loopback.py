@@ -46,6 +46,7 @@ class LoopbackServer:
 
         class _Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # small answers would wait ~40 ms for delayed ACKs
 
             def log_message(self, format: str, *args: object) -> None:
                 pass

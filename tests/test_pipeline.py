@@ -321,3 +321,20 @@ def test_a_stop_request_finishes_work_in_flight_and_leaves_the_rest_pending(
     assert 1 <= len(results) < 30
     assert statuses.count(ItemStatus.DONE) == len(results)
     assert statuses.count(ItemStatus.PENDING) == 30 - len(results)
+
+
+def test_a_dead_extraction_worker_does_not_abort_the_pass(
+    server: LoopbackServer, tmp_path: Path
+) -> None:
+    url, _ = serve_feed(server, 6, 4)
+    settings = make_settings(tmp_path, [SourceSpec("news", url)])
+    with Pipeline(settings, workers=2) as pipeline:
+        pipeline.prepare()
+        pool = pipeline._extractor()
+        assert pool is not None
+        pool.submit(int, 0).result()  # workers started
+        for child in multiprocessing.active_children():
+            child.kill()  # as the kernel's OOM killer would
+            child.join(5)
+        report = pipeline.run_once()
+    assert sorted(i.status for i in report.items) == ["done"] * 4

@@ -55,6 +55,13 @@ class PipelineBase:
         """Start no new unit of work; those in flight finish their writes."""
         self._stopping.set()
 
+    def _replace_broken_pool(self, broken: Executor) -> None:
+        """Forget a pool whose worker died; the next request starts a new one."""
+        with self._pool_lock:
+            if self._pool is broken:
+                self._pool = None
+        broken.shutdown(wait=False, cancel_futures=True)
+
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)

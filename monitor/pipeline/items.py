@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Literal
@@ -87,10 +88,18 @@ class ItemUnit(PipelineBase):
         if not self.settings.fetch.fetch_articles:
             raise ExtractionError("article fetching is switched off (fetch.fetch_articles)")
         page = self.fetcher.fetch(url, accept=PAGE_ACCEPT)
-        pool = self._extractor()
-        if pool is None:
-            return analyse_page(page.content, page.headers, page.final_url)
-        return pool.submit(analyse_page, page.content, dict(page.headers), page.final_url).result()
+        for attempt in (1, 2):
+            pool = self._extractor()
+            if pool is None:
+                return analyse_page(page.content, page.headers, page.final_url)
+            try:
+                return pool.submit(
+                    analyse_page, page.content, dict(page.headers), page.final_url).result()
+            except BrokenProcessPool:
+                # A worker died (killed, out of memory): start a new pool, try once more.
+                self._replace_broken_pool(pool)
+                log.warning("extraction worker died; new pool (attempt %d for %s)", attempt, url)
+        raise ExtractionError("extraction workers keep dying on this page")
 
     def _store(self, item_id: int, analysis: Analysis) -> ItemResult:
         article = analysis.article
