@@ -7,7 +7,7 @@ Stages never pass database rows to each other: the pipeline reads rows through
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
@@ -177,5 +177,3 @@ class RunReport:
 
     sources: tuple[SourceResult, ...] = ()
     items: tuple[ItemResult, ...] = ()
-    failed: bool = False
-    messages: tuple[str, ...] = field(default_factory=tuple)

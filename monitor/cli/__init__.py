@@ -16,6 +16,7 @@ from rich.logging import RichHandler
 from classifiers.errors import ClassifierError
 from monitor.config import Settings, load_settings
 from monitor.errors import MonitorError
+from monitor.pipeline import Pipeline
 from storage.errors import StorageError
 
 __all__ = ["app", "main"]
@@ -80,6 +81,15 @@ def state(ctx: typer.Context) -> State:
     obj = ctx.find_root().obj
     assert isinstance(obj, State)
     return obj
+
+
+def open_pipeline(ctx: typer.Context) -> Pipeline:
+    """A pipeline on the configured database, schema up to date, for short commands."""
+    st = state(ctx)
+    configure_logging(st.verbose, quiet=True)
+    pipeline = Pipeline(st.settings, workers=1)
+    pipeline.prepare()
+    return pipeline
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:

@@ -39,10 +39,6 @@ def _settings(ctx: typer.Context, model: Path | None) -> Settings:
     return settings
 
 
-def _tagger(settings: Settings) -> Tagger:
-    return Tagger(settings)
-
-
 def read_documents(stream: TextIO, source: str) -> list[Document]:
     """JSON Lines of ``{"id", "title", "text", "language"?}``; every bad line is named."""
     docs, problems = [], []
@@ -80,7 +76,7 @@ def classify(
     else:
         with input_file.open(encoding="utf-8") as stream:
             docs = read_documents(stream, str(input_file))
-    tagger = _tagger(settings)
+    tagger = Tagger(settings)
     batch = settings.classifier.batch_size
     for start in range(0, len(docs), batch):
         for p in tagger.tag(docs[start:start + batch]):
@@ -151,7 +147,7 @@ def evaluate(
             raise fail("--cv needs at least 2 folds")
         report = cross_validate(items, folds=cv)
     else:
-        report = evaluate_model(_tagger(_settings(ctx, model)).model(), items)
+        report = evaluate_model(Tagger(_settings(ctx, model)).model(), items)
     if as_json:
         print(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
     else:
@@ -182,7 +178,7 @@ def explain(
             except NotFoundError as exc:
                 raise fail(str(exc)) from None
             doc = Document(str(item.id), item.title, item.text or item.summary, item.language)
-    explanation = _tagger(settings).model().explain(doc)
+    explanation = Tagger(settings).model().explain(doc)
     console.print(escape(str(explanation)), highlight=False)
 
 

@@ -11,9 +11,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from monitor.cli import configure_logging, console, fail, state
+from monitor.cli import console, fail, open_pipeline
 from monitor.cli.render import stamp
-from monitor.pipeline import Pipeline
 from storage import repository as repo
 from storage.db import session_scope
 from storage.errors import NotFoundError
@@ -35,13 +34,6 @@ def parse_since(value: str) -> datetime:
         raise typer.BadParameter("use 2d, 12h, 30m or an ISO date such as 2026-11-01") from None
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
-
-def _pipeline(ctx: typer.Context) -> Pipeline:
-    st = state(ctx)
-    configure_logging(st.verbose, quiet=True)
-    pipeline = Pipeline(st.settings, workers=1)
-    pipeline.prepare()
-    return pipeline
 
 
 def item_dict(item: Item, sources: list[str], *, full: bool) -> dict[str, Any]:
@@ -74,7 +66,7 @@ def list_(
     if status is not None and status not in ItemStatus.ALL:
         raise fail(f"--status must be one of {', '.join(ItemStatus.ALL)}")
     when = parse_since(since) if since else None
-    pipeline = _pipeline(ctx)
+    pipeline = open_pipeline(ctx)
     with session_scope(pipeline.engine) as session:
         rows = repo.list_items(session=session, since=when, source=source, language=language,
                                search=search, status=status, limit=limit)
@@ -101,7 +93,7 @@ def show(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """One item in full: metadata, sources, text."""
-    pipeline = _pipeline(ctx)
+    pipeline = open_pipeline(ctx)
     with session_scope(pipeline.engine) as session:
         try:
             item = repo.get_item(item_id, session=session)

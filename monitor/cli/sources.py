@@ -8,11 +8,11 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from monitor.cli import configure_logging, console, fail, state
+from monitor.cli import console, fail, open_pipeline
 from monitor.cli.render import ago
 from monitor.config import check_source_spec
 from monitor.errors import ConfigError, MonitorError
-from monitor.pipeline import Pipeline, spec_to_create
+from monitor.pipeline import spec_to_create
 from monitor.types import SOURCE_KINDS, SourceSpec
 from storage import repository as repo
 from storage.db import session_scope
@@ -21,13 +21,6 @@ from storage.errors import NotFoundError
 app: typer.Typer = typer.Typer(help="List, add, remove and check sources.", no_args_is_help=True)
 
 
-def _pipeline(ctx: typer.Context) -> Pipeline:
-    st = state(ctx)
-    configure_logging(st.verbose, quiet=True)
-    pipeline = Pipeline(st.settings, workers=1)
-    pipeline.prepare()
-    return pipeline
-
 
 @app.command("list")
 def list_(
@@ -35,7 +28,7 @@ def list_(
     as_json: Annotated[bool, typer.Option("--json", help="JSON Lines, one source a line.")] = False,
 ) -> None:
     """Every source, with its kind, interval and state."""
-    pipeline = _pipeline(ctx)
+    pipeline = open_pipeline(ctx)
     with session_scope(pipeline.engine) as session:
         rows = repo.list_sources(session=session)
         if as_json:
@@ -79,7 +72,7 @@ def add(
         check_source_spec(spec)
     except ConfigError as exc:
         raise fail(str(exc)) from None
-    pipeline = _pipeline(ctx)
+    pipeline = open_pipeline(ctx)
     with session_scope(pipeline.engine) as session:
         try:
             repo.add_source(spec_to_create(spec, origin="cli"), session=session)
@@ -94,7 +87,7 @@ def remove(
     name: Annotated[str, typer.Argument(help="The source's name.")],
 ) -> None:
     """Remove a source: it is no longer polled; its items stay."""
-    pipeline = _pipeline(ctx)
+    pipeline = open_pipeline(ctx)
     with session_scope(pipeline.engine) as session:
         try:
             repo.remove_source(name, session=session)
@@ -109,7 +102,7 @@ def check(
     name: Annotated[str, typer.Argument(help="The source's name.")],
 ) -> None:
     """Fetch a source now and show what would be ingested, storing nothing."""
-    pipeline = _pipeline(ctx)
+    pipeline = open_pipeline(ctx)
     with session_scope(pipeline.engine) as session:
         try:
             src = repo.get_source_by_name(name, session=session)

@@ -134,7 +134,8 @@ class Pipeline(SourceUnit, ItemUnit, TagUnit):
 
     def _names(self, ids: list[int]) -> dict[int, str]:
         with session_scope(self.engine) as session:
+            wanted = set(ids)
             return {s.id: s.name for s in repo.list_sources(session=session, include_removed=True)
-                    if s.id is not None and s.id in set(ids)}
+                    if s.id is not None and s.id in wanted}
 
 
