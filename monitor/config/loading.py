@@ -1,34 +1,6 @@
-"""Settings: one frozen object, every default documented here and nowhere else.
+"""Reading settings: TOML, the environment, and a small schema checker.
 
-Where settings come from, later ones winning:
-
-1. the defaults below (no file is needed at all);
-2. the TOML file given by ``--config PATH`` or ``MONITOR_CONFIG``;
-3. the environment: ``MONITOR_DATABASE_URL``, ``MONITOR_DATA_DIR``,
-   ``MONITOR_HOME_COUNTRY``, ``MONITOR_USER_AGENT``, ``MONITOR_ALLOW_HOSTS``
-   (comma-separated hosts, addresses or networks that may be private).
-
-Only this module reads the environment. Nothing is read at import time: call
-:func:`load_settings`.
-
-The file's layout (every key optional)::
-
-    data_dir = "data"                      # where the SQLite file and models live
-    database_url = "sqlite:///data/monitor.db"
-    home_country = "AZ"                    # ISO 3166-1 alpha-2; left out of partner lists
-    include_default_sources = true         # the shipped list in default_sources.toml
-
-    [fetch]    # see FetchSettings
-    [schedule] # see ScheduleSettings
-    [dedupe]   # see DedupeSettings
-    [classifier]  # see ClassifierSettings
-
-    [[sources]]                            # see monitor.types.SourceSpec
-    name = "who-euro"
-    url = "https://example.org/rss"
-    kind = "feed"                          # feed | page | sitemap
-    interval = 1800                        # seconds; default schedule.default_interval
-    language = "en"                        # a hint; detection decides per item
+Only this module reads the environment. Nothing is read at import time.
 """
 
 from __future__ import annotations
@@ -40,166 +12,28 @@ import tomllib
 import types
 import typing
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
+from monitor.config.settings import (
+    AlertRule,
+    AlertSettings,
+    ChannelSettings,
+    DedupeSettings,
+    DigestSettings,
+    FetchSettings,
+    ItemFilter,
+    MailSettings,
+    ScheduleSettings,
+    Settings,
+)
 from monitor.errors import ConfigError
 from monitor.types import SourceSpec
 
-__all__ = [
-    "ClassifierSettings",
-    "DedupeSettings",
-    "FetchSettings",
-    "ScheduleSettings",
-    "Settings",
-    "check_source_spec",
-    "default_sources",
-    "load_settings",
-]
+__all__ = ["check_source_spec", "default_sources", "load_settings"]
 
-USER_AGENT = (
-    "health-coop-monitor/0.1 (news monitoring for international health cooperation; "
-    "set fetch.user_agent to add your contact)"
-)
-
-
-@dataclass(frozen=True, slots=True)
-class FetchSettings:
-    """How the one HTTP client behaves. Every request, feed or article, obeys these."""
-
-    #: Sent with every request; say who you are and how to reach you.
-    user_agent: str = USER_AGENT
-    #: Seconds to establish a connection.
-    connect_timeout: float = 10.0
-    #: Seconds to wait for any single read from the server.
-    read_timeout: float = 20.0
-    #: Hard deadline in seconds for one whole fetch, redirects and body included.
-    total_timeout: float = 60.0
-    #: Cap on the decompressed body; a larger one is an error, not a truncation.
-    max_body_bytes: int = 10 * 1024 * 1024
-    #: Redirect hops followed before giving up.
-    max_redirects: int = 5
-    #: Requests in flight to one host at once.
-    per_host_concurrency: int = 2
-    #: Requests in flight overall (threads fetching sources and articles).
-    max_concurrency: int = 8
-    #: Allow loopback, private, link-local and unspecified addresses everywhere.
-    allow_private: bool = False
-    #: Hosts, addresses or networks (CIDR) allowed even though they are private,
-    #: e.g. ``["127.0.0.1"]`` for a local test server.
-    allowed_hosts: tuple[str, ...] = ()
-    #: First back-off after a failure, in seconds; doubles with each failure in a row.
-    backoff_base: float = 300.0
-    #: Longest back-off, in seconds.
-    backoff_max: float = 6 * 3600.0
-    #: Fetch each new item's article page (else keep only the feed's own content).
-    fetch_articles: bool = True
-
-
-@dataclass(frozen=True, slots=True)
-class ScheduleSettings:
-    """When sources are polled and how items are processed."""
-
-    #: Seconds between polls of a source that sets no ``interval``.
-    default_interval: float = 1800.0
-    #: Random extra delay per poll, as a fraction of the interval (0.1 = up to 10%).
-    jitter: float = 0.1
-    #: Seconds a late job may still run (APScheduler ``misfire_grace_time``).
-    misfire_grace_time: float = 3600.0
-    #: Processes extracting article text; 0 means one per CPU core.
-    extraction_workers: int = 0
-    #: Seconds between sweeps that pick up items left unprocessed (after a crash).
-    pending_interval: float = 120.0
-    #: Attempts at processing one item before it is left as failed.
-    max_item_attempts: int = 3
-    #: A source is "silent" when nothing new came for this many times its usual gap.
-    silent_factor: float = 3.0
-
-
-@dataclass(frozen=True, slots=True)
-class DedupeSettings:
-    """How duplicates are recognised."""
-
-    #: Estimated share of shared word shingles above which two texts are one story.
-    near_duplicate_threshold: float = 0.85
-    #: Only items stored within this many days are compared for near-duplicates.
-    window_days: int = 30
-    #: Texts shorter than this many words are never called near-duplicates.
-    min_words: int = 30
-
-
-@dataclass(frozen=True, slots=True)
-class ClassifierSettings:
-    """The classifier that tags every stored item."""
-
-    #: Tag items as they are stored (else they wait in the queue for ``reclassify``).
-    enabled: bool = True
-    #: Where the current model lives; empty means ``<data_dir>/model``.
-    model_dir: str = ""
-    #: The seed documents (``labels.jsonl``); empty means the checkout's ``seeds/``.
-    seeds_dir: str = ""
-    #: With no model yet, train one on the seeds (and stored labels) at first use.
-    auto_train: bool = True
-    #: Items tagged per batch.
-    batch_size: int = 64
-
-
-@dataclass(frozen=True, slots=True)
-class Settings:
-    """All settings of one service instance."""
-
-    #: Directory for the SQLite file, models and other state.
-    data_dir: Path = Path("data")
-    #: SQLAlchemy URL; empty means ``sqlite:///<data_dir>/monitor.db``.
-    database_url: str = ""
-    #: The home country (ISO alpha-2), never listed as a partner.
-    home_country: str = "AZ"
-    #: Add the shipped source list (``monitor/default_sources.toml``).
-    include_default_sources: bool = True
-    fetch: FetchSettings = field(default_factory=FetchSettings)
-    schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
-    dedupe: DedupeSettings = field(default_factory=DedupeSettings)
-    classifier: ClassifierSettings = field(default_factory=ClassifierSettings)
-    #: Sources declared in the file (the defaults are added unless switched off).
-    sources: tuple[SourceSpec, ...] = ()
-    #: The file these settings were read from, if any.
-    config_path: Path | None = None
-
-    @property
-    def resolved_database_url(self) -> str:
-        if self.database_url:
-            return self.database_url
-        return f"sqlite:///{self.data_dir / 'monitor.db'}"
-
-    @property
-    def model_dir(self) -> Path:
-        return Path(self.classifier.model_dir) if self.classifier.model_dir else (
-            self.data_dir / "model")
-
-    @property
-    def seeds_dir(self) -> Path:
-        if self.classifier.seeds_dir:
-            return Path(self.classifier.seeds_dir)
-        return Path(__file__).resolve().parents[1] / "seeds"
-
-    def all_sources(self) -> tuple[SourceSpec, ...]:
-        """The configured sources plus the defaults, a configured name winning."""
-        if not self.include_default_sources:
-            return self.sources
-        own = {s.name for s in self.sources}
-        return self.sources + tuple(s for s in default_sources() if s.name not in own)
-
-    def interval_of(self, spec: SourceSpec) -> float:
-        return self.interval_of_value(spec.interval)
-
-    def interval_of_value(self, interval: float | None) -> float:
-        """A source's poll interval in seconds: its own, else the default."""
-        return interval if interval is not None else self.schedule.default_interval
-
-
-# --------------------------------------------------------------------------- loading
 
 
 def load_settings(
@@ -270,6 +104,15 @@ def _apply_env(settings: Settings, env: Mapping[str, str]) -> Settings:
         fetch_changes["allowed_hosts"] = settings.fetch.allowed_hosts + hosts
     if fetch_changes:
         changes["fetch"] = dataclasses.replace(settings.fetch, **fetch_changes)
+    mail_changes: dict[str, Any] = {}
+    if env.get("MONITOR_SMTP_HOST"):
+        mail_changes["host"] = env["MONITOR_SMTP_HOST"]
+    if env.get("MONITOR_SMTP_USERNAME"):
+        mail_changes["username"] = env["MONITOR_SMTP_USERNAME"]
+    if env.get("MONITOR_SMTP_PASSWORD"):
+        mail_changes["password"] = env["MONITOR_SMTP_PASSWORD"]
+    if mail_changes:
+        changes["mail"] = dataclasses.replace(settings.mail, **mail_changes)
     return dataclasses.replace(settings, **changes) if changes else settings
 
 
@@ -292,7 +135,7 @@ def _build(cls: type[Any], data: Any, key: str, text: str, path: str | None) -> 
     if not isinstance(data, dict):
         raise _error(f"must be a table, not {_tname(data)}", key, text, path)
     hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.name != "config_path"}
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.name not in _NOT_IN_FILES}
     kwargs: dict[str, Any] = {}
     for name, value in data.items():
         sub = f"{key}.{name}" if key else name
@@ -349,6 +192,9 @@ def _coerce(tp: Any, value: Any, key: str, text: str, path: str | None) -> Any:
 
 
 _NAME_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,79}")
+_NOT_IN_FILES = {"config_path", "password"}  # the password comes from the environment only
+_EMAIL_RE = re.compile(r"[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+|[^@\s<>,;\"]+@localhost")
+_TIME_RE = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
 
 
 def _check(obj: Any, key: str, text: str, path: str | None) -> None:
@@ -393,6 +239,108 @@ def _check(obj: Any, key: str, text: str, path: str | None) -> None:
             fail("extraction_workers", "must be 0 (all cores) or more")
     elif isinstance(obj, DedupeSettings) and not 0 < obj.near_duplicate_threshold <= 1:
         fail("near_duplicate_threshold", "must be in (0, 1]")
+    elif isinstance(obj, MailSettings | ChannelSettings | AlertSettings | ItemFilter):
+        _check_notify(obj, fail)
+    if isinstance(obj, Settings):
+        _check_references(obj, fail)
+
+
+def _check_notify(obj: Any, fail: Any) -> None:
+    """Rules for the mail server, channels, alert rules and digests."""
+    if isinstance(obj, MailSettings):
+        if not 0 < obj.port < 65536:
+            fail("port", "must be a TCP port, 1-65535")
+        if obj.timeout <= 0:
+            fail("timeout", "must be greater than 0")
+        if not _EMAIL_RE.fullmatch(obj.sender):
+            fail("sender", f"not an email address: {obj.sender!r}")
+    elif isinstance(obj, ChannelSettings):
+        if not _NAME_RE.fullmatch(obj.name):
+            fail("name", "must be 1-80 of a-z, 0-9, '.', '_', '-', starting with a letter or digit")
+        if obj.kind == "email":
+            if not obj.to:
+                fail("to", "an email channel needs at least one recipient")
+            _check_addresses(obj.to, "to", fail)
+        elif not re.fullmatch(r"https?://[^/\s]+\S*", obj.url):
+            fail("url", "a webhook channel needs an absolute http:// or https:// URL")
+    elif isinstance(obj, AlertSettings):
+        if obj.interval < 10:
+            fail("interval", "must be at least 10 seconds")
+        if obj.retry_base <= 0 or obj.retry_max < obj.retry_base:
+            fail("retry_max", "retry_base must be > 0 and retry_max at least retry_base")
+        for name in ("lookback", "source_failing_after", "source_silent_after"):
+            if getattr(obj, name) < 0:
+                fail(name, "must be 0 or more")
+        names = [r.name for r in obj.rules]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            fail("rules", f"duplicate rule names: {', '.join(dupes)}")
+    elif isinstance(obj, ItemFilter):
+        _check_filter(obj, fail)
+
+
+def _check_filter(obj: ItemFilter, fail: Any) -> None:
+    if isinstance(obj, AlertRule | DigestSettings):
+        if not _NAME_RE.fullmatch(obj.name):
+            fail("name", "must be 1-80 of a-z, 0-9, '.', '_', '-', starting with a letter or digit")
+        if obj.name.startswith("builtin"):
+            fail("name", "names starting with 'builtin' are reserved for the built-in alerts")
+    for code in obj.countries:
+        if not re.fullmatch(r"[A-Z]{2}", code):
+            fail("countries", f"{code!r} is not an upper-case ISO 3166-1 alpha-2 code")
+    if obj.domains:
+        from classifiers.taxonomy import load_taxonomy
+
+        known = set(load_taxonomy().ids())
+        for domain in obj.domains:
+            if domain not in known:
+                fail("domains", f"unknown domain {domain!r} (known: {', '.join(sorted(known))})")
+    if obj.min_relevance is not None and not 0 <= obj.min_relevance <= 1:
+        fail("min_relevance", "must be between 0 and 1")
+    for name in ("keywords_any", "keywords_all", "keywords_none"):
+        if any(not k.strip() for k in getattr(obj, name)):
+            fail(name, "keywords must not be empty")
+    if isinstance(obj, DigestSettings):
+        if not _TIME_RE.fullmatch(obj.time):
+            fail("time", f"must be a time of day as HH:MM (24-hour), not {obj.time!r}")
+        try:
+            from zoneinfo import ZoneInfo
+
+            ZoneInfo(obj.timezone)
+        except (ValueError, KeyError, OSError):  # ZoneInfoNotFoundError is a KeyError
+            fail("timezone", f"unknown time zone {obj.timezone!r} (an IANA name: Asia/Baku)")
+        if not obj.to:
+            fail("to", "a digest needs at least one recipient")
+        _check_addresses(obj.to, "to", fail)
+        if obj.max_items < 1 or obj.first_hours <= 0:
+            fail("max_items", "max_items and first_hours must be greater than 0")
+
+
+def _check_addresses(addresses: tuple[str, ...], name: str, fail: Any) -> None:
+    for address in addresses:
+        if not _EMAIL_RE.fullmatch(address):
+            fail(name, f"not an email address: {address!r}")
+
+
+def _check_references(obj: Settings, fail: Any) -> None:
+    """Names that must refer to something defined elsewhere in the file."""
+    channels = [c.name for c in obj.channels]
+    dupes = sorted({n for n in channels if channels.count(n) > 1})
+    if dupes:
+        fail("channels", f"duplicate channel names: {', '.join(dupes)}")
+    for i, rule in enumerate(obj.alerts.rules):
+        if not rule.channels:
+            fail(f"alerts.rules[{i}].channels", "a rule needs at least one channel")
+        for name in rule.channels:
+            if name not in channels:
+                fail(f"alerts.rules[{i}].channels", f"no channel named {name!r} in [[channels]]")
+    for name in obj.alerts.builtin_channels or ():
+        if name not in channels:
+            fail("alerts.builtin_channels", f"no channel named {name!r} in [[channels]]")
+    digests = [d.name for d in obj.digests]
+    dupes = sorted({n for n in digests if digests.count(n) > 1})
+    if dupes:
+        fail("digests", f"duplicate digest names: {', '.join(dupes)}")
 
 
 def _country_checked(value: str, key: str, text: str, path: str | None) -> None:
