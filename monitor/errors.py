@@ -17,6 +17,9 @@ The tree::
     ├── ParseError                  bytes that no source parser can read
     ├── ExtractionError             a page that yields no article text
     ├── ClassificationError         no model could be loaded or trained (items stay queued)
+    ├── DeliveryError               an alert or digest could not be delivered (carries ``channel``)
+    │   ├── TemporaryDeliveryError  worth retrying: 4xx SMTP reply, webhook 5xx/429, timeout
+    │   └── PermanentDeliveryError  not retried blindly: 5xx SMTP reply, webhook 4xx, bad config
     └── DropItem                    a stage decided an item must not be stored (not a failure)
 
 A stage signals failure by raising one of these, never by returning ``None``.
@@ -29,6 +32,7 @@ __all__ = [
     "BlockedAddressError",
     "ClassificationError",
     "ConfigError",
+    "DeliveryError",
     "DropItem",
     "ExtractionError",
     "FetchError",
@@ -37,9 +41,11 @@ __all__ = [
     "HTTPStatusError",
     "MonitorError",
     "ParseError",
+    "PermanentDeliveryError",
     "RateLimitedError",
     "ResponseTooLargeError",
     "SourceError",
+    "TemporaryDeliveryError",
     "TooManyRedirectsError",
     "TransportError",
 ]
@@ -150,3 +156,26 @@ class DropItem(MonitorError):
     def __init__(self, reason: str) -> None:
         self.reason = reason
         super().__init__(reason)
+
+
+class DeliveryError(MonitorError):
+    """A message could not be delivered to a channel.
+
+    ``code`` is the SMTP reply or HTTP status when there was one; ``retry_after`` the
+    seconds a webhook asked to wait (``Retry-After``), if it did.
+    """
+
+    def __init__(self, message: str, *, channel: str = "", code: int | None = None,
+                 retry_after: float | None = None) -> None:
+        self.channel = channel
+        self.code = code
+        self.retry_after = retry_after
+        super().__init__(message)
+
+
+class TemporaryDeliveryError(DeliveryError):
+    """Worth trying again later: the outbox retries it with back-off."""
+
+
+class PermanentDeliveryError(DeliveryError):
+    """Retrying the same message would fail the same way: kept, shown, not retried."""

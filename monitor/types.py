@@ -8,13 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Literal
 
 from monitor.errors import MonitorError
 
 __all__ = [
+    "AlertOutcome",
     "Article",
+    "DeliveryOutcome",
+    "DigestOutcome",
     "Entry",
     "FetchResult",
     "ItemResult",
@@ -177,3 +180,51 @@ class RunReport:
 
     sources: tuple[SourceResult, ...] = ()
     items: tuple[ItemResult, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class AlertOutcome:
+    """One rule's run: how many items (or sources) it matched for the first time and
+    how many messages were recorded for delivery."""
+
+    rule: str
+    matched: int = 0
+    deliveries: int = 0
+    titles: tuple[str, ...] = ()
+    error: MonitorError | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DigestOutcome:
+    """One digest definition: what happened for its due day.
+
+    ``state``: ``recorded`` (new, queued for sending), ``skipped`` (nothing in it and
+    ``when_empty = "skip"``), ``exists`` (already recorded for that day, by this or
+    another instance), ``preview`` (a dry run: nothing recorded).
+    """
+
+    name: str
+    day: date
+    state: Literal["recorded", "skipped", "exists", "preview"]
+    items: int = 0
+    delivery_id: int | None = None
+    subject: str = ""
+    recipients: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryOutcome:
+    """One attempt at sending a recorded message.
+
+    ``state``: ``sent``, ``retry`` (a temporary failure; ``next_attempt_at`` says when),
+    ``refused`` (a permanent failure: kept and shown, not retried), ``lost-claim``
+    (another sender took the row meanwhile; it sent or will send it).
+    """
+
+    delivery_id: int
+    purpose: str
+    name: str
+    channel: str
+    state: Literal["sent", "retry", "refused", "lost-claim"]
+    detail: str = ""
+    next_attempt_at: datetime | None = None

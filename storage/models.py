@@ -15,13 +15,18 @@ from sqlalchemy.engine import Dialect
 from sqlmodel import Field, SQLModel
 
 __all__ = [
+    "AlertCursor",
+    "AlertEvent",
     "Classification",
+    "Delivery",
+    "DeliveryStatus",
     "FetchLog",
     "Item",
     "ItemBand",
     "ItemCreate",
     "ItemSource",
     "ItemStatus",
+    "KnownCountry",
     "Label",
     "Source",
     "SourceBase",
@@ -280,3 +285,108 @@ class Label(SQLModel, table=True):
     changed: bool = False  # the annotator changed the model's suggestion
     created_at: datetime | None = _dt()
     superseded_at: datetime | None = _dt()
+
+
+# --------------------------------------------------------------------------- alerts and digests
+
+
+class DeliveryStatus:
+    """Values of ``Delivery.status``."""
+
+    PENDING = "pending"  # to be sent, or waiting to be retried after a temporary failure
+    SENT = "sent"
+    REFUSED = "refused"  # a permanent failure (550, webhook 4xx): kept, shown, not retried
+    SKIPPED = "skipped"  # a digest with nothing in it and ``when_empty = "skip"``
+
+    ALL = (PENDING, SENT, REFUSED, SKIPPED)
+
+
+class Delivery(SQLModel, table=True):
+    """One message to one channel: recorded, with its rendered content, before it is sent.
+
+    ``key`` makes it exactly once: ``alert:<rule>:<batch>:<channel>`` or
+    ``digest:<name>:<local date>``. A sender claims a row (``claim_token`` and
+    ``claimed_until``) so that two running instances never send it at once; a retry
+    sends the same stored content with the same ``message_id``.
+    """
+
+    __tablename__ = "delivery"
+    __table_args__ = (
+        sa.UniqueConstraint("key", name="uq_delivery_key"),
+        sa.Index("ix_delivery_status_next", "status", "next_attempt_at"),
+        sa.Index("ix_delivery_purpose_name", "purpose", "name", "created_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=255)
+    purpose: str = Field(max_length=16)  # alert | digest
+    name: str = Field(max_length=100)  # the rule or digest
+    channel: str = Field(default="", max_length=100)
+    kind: str = Field(max_length=16)  # email | webhook
+    recipients: list[str] = Field(default_factory=list,
+                                  sa_column=sa.Column(sa.JSON(), nullable=False))
+    item_ids: list[int] = Field(default_factory=list,
+                                sa_column=sa.Column(sa.JSON(), nullable=False))
+    subject: str = Field(default="", sa_column=sa.Column(sa.Text(), nullable=False))
+    body_text: str = Field(default="", sa_column=sa.Column(sa.Text(), nullable=False))
+    body_html: str = Field(default="", sa_column=sa.Column(sa.Text(), nullable=False))
+    payload: dict[str, Any] = Field(default_factory=dict,
+                                    sa_column=sa.Column(sa.JSON(), nullable=False))
+    message_id: str = Field(default="", max_length=255)
+    status: str = Field(default=DeliveryStatus.PENDING, max_length=16)
+    attempts: int = 0
+    created_at: datetime | None = _dt()
+    next_attempt_at: datetime | None = _dt()
+    claimed_until: datetime | None = _dt()
+    claim_token: str | None = Field(default=None, max_length=64)
+    sent_at: datetime | None = _dt()
+    last_error: str | None = _text()
+    period: str | None = Field(default=None, max_length=32)  # a digest's local date
+    period_start: datetime | None = _dt()
+    period_end: datetime | None = _dt()
+
+
+class AlertEvent(SQLModel, table=True):
+    """That an item (or a source's state) triggered a rule: at most once per (rule, key)."""
+
+    __tablename__ = "alert_event"
+    __table_args__ = (
+        sa.UniqueConstraint("rule", "key", name="uq_alert_event_rule_key"),
+        sa.Index("ix_alert_event_item", "item_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    rule: str = Field(max_length=100)
+    key: str = Field(max_length=255)  # item:<id>, country:<XX>, source-failing:<id>:<since>
+    item_id: int | None = Field(
+        default=None,
+        sa_column=sa.Column(sa.Integer(), sa.ForeignKey("item.id", ondelete="SET NULL"),
+                            nullable=True),
+    )
+    source_id: int | None = Field(
+        default=None,
+        sa_column=sa.Column(sa.Integer(), sa.ForeignKey("source.id", ondelete="SET NULL"),
+                            nullable=True),
+    )
+    batch: str = Field(max_length=64)
+    summary: str = Field(default="", sa_column=sa.Column(sa.Text(), nullable=False))
+    created_at: datetime | None = _dt()
+
+
+class AlertCursor(SQLModel, table=True):
+    """How far a rule has looked: classifications newer than ``position`` are candidates."""
+
+    __tablename__ = "alert_cursor"
+
+    rule: str = Field(primary_key=True, max_length=100)
+    position: datetime | None = _dt(nullable=False)
+
+
+class KnownCountry(SQLModel, table=True):
+    """Partner countries seen in relevant items, for the built-in new-country alert."""
+
+    __tablename__ = "known_country"
+
+    country: str = Field(primary_key=True, max_length=2)
+    first_item_id: int | None = None
+    first_seen_at: datetime | None = _dt()

@@ -23,6 +23,7 @@ class Request:
     method: str
     path: str
     headers: Mapping[str, str]
+    body: bytes = b""
 
 
 @dataclass
@@ -53,7 +54,10 @@ class LoopbackServer:
 
             def _serve(self) -> None:
                 path = self.path
-                req = Request(self.command, path, {k.lower(): v for k, v in self.headers.items()})
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                length = int(headers.get("content-length") or 0)
+                body = self.rfile.read(length) if length > 0 else b""
+                req = Request(self.command, path, headers, body)
                 with outer._lock:
                     outer.requests.append(req)
                     handler = outer.routes.get(path) or outer.routes.get(path.split("?")[0])

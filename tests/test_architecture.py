@@ -90,10 +90,24 @@ def test_only_config_reads_the_environment() -> None:
     assert not bad, "modules reading the environment: " + ", ".join(bad)
 
 
+# what alerts and digests say is decided by pure modules; sending is at the edge
+PURE = ("alerts", "digests", "rendering")
+IO_MODULES = ("monitor.pipeline", "monitor.mail", "monitor.webhooks", "monitor.fetching",
+              "storage.db", "storage.repository", "smtplib", "httpx", "sqlalchemy", "sqlmodel")
+
+
+@pytest.mark.parametrize("module", PURE)
+def test_message_modules_are_pure(module: str) -> None:
+    names = _imports(ROOT / "monitor" / f"{module}.py")
+    bad = sorted(n for n in names if any(n == m or n.startswith(m + ".") for m in IO_MODULES))
+    assert not bad, f"monitor/{module}.py imports {bad}"
+
+
 PUBLIC = {
     "monitor.errors": {
         "BlockedAddressError", "ClassificationError", "ConfigError", "DropItem",
-        "ExtractionError", "FetchError", "FetchTimeoutError", "GoneError", "HTTPStatusError",
+        "DeliveryError", "ExtractionError", "FetchError", "PermanentDeliveryError",
+        "TemporaryDeliveryError", "FetchTimeoutError", "GoneError", "HTTPStatusError",
         "MonitorError", "ParseError",
         "RateLimitedError", "ResponseTooLargeError", "SourceError", "TooManyRedirectsError",
         "TransportError",

@@ -123,6 +123,30 @@ class Fetcher:
             permanent_redirect=permanent,
         )
 
+    def post(self, url: str, content: bytes, *,
+             content_type: str = "application/json") -> FetchResult:
+        """POST ``content`` once, under the same rules as :meth:`fetch`; a 2xx result,
+        else a FetchError. Redirects are not followed (a 3xx is an HTTPStatusError):
+        a body is never re-sent to another address."""
+        if self._client.is_closed:
+            raise FetchError("the fetcher is closed", url=url)
+        started = time.monotonic()
+        current = _http_url(url, url)
+        deadline = started + self._settings.total_timeout
+        with self._host_slot(current.host):
+            token = _DEADLINE.set(deadline)
+            try:
+                hop = self._hop(current, {"Content-Type": content_type}, deadline,
+                                method="POST", content=content)
+            finally:
+                _DEADLINE.reset(token)
+        if hop.location is not None or hop.status == 304:
+            raise HTTPStatusError(f"HTTP status {hop.status} (redirects are not followed "
+                                  "for a POST)", url=url, status=hop.status)
+        return FetchResult(url=url, final_url=url, status=hop.status, headers=hop.headers,
+                           content=hop.content, elapsed=time.monotonic() - started,
+                           permanent_redirect=None)
+
     @contextmanager
     def _host_slot(self, host: str) -> Iterator[None]:
         with self._lock:
@@ -133,7 +157,8 @@ class Fetcher:
         with slot:
             yield
 
-    def _hop(self, url: httpx.URL, headers: dict[str, str], deadline: float) -> _Hop:
+    def _hop(self, url: httpx.URL, headers: dict[str, str], deadline: float, *,
+             method: str = "GET", content: bytes | None = None) -> _Hop:
         s = self._settings
         where = str(url)
         timeout = httpx.Timeout(
@@ -141,7 +166,8 @@ class Fetcher:
             pool=max(deadline - time.monotonic(), 0.001),
         )
         try:
-            request = self._client.build_request("GET", url, headers=headers, timeout=timeout)
+            request = self._client.build_request(method, url, headers=headers, timeout=timeout,
+                                                 content=content)
             response = self._client.send(request, stream=True)
             try:
                 return self._answer(response, where, deadline)

@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 
 from monitor.errors import MonitorError
 from monitor.pipeline.items import ItemUnit
+from monitor.pipeline.notify import NotifyUnit
 from monitor.pipeline.sources import SourceUnit
 from monitor.pipeline.tags import TagUnit
 from monitor.types import ItemResult, RunReport, SourceResult, SourceSpec
@@ -42,8 +43,9 @@ def spec_to_create(spec: SourceSpec, *, origin: str = "config") -> SourceCreate:
 Progress = Callable[[str, int], None]  # (phase, count done so far)
 
 
-class Pipeline(SourceUnit, ItemUnit, TagUnit):
-    """Facade over the stages: fetching, parsing, extraction, dedupe, tagging, storage.
+class Pipeline(SourceUnit, ItemUnit, TagUnit, NotifyUnit):
+    """Facade over the stages: fetching, parsing, extraction, dedupe, tagging, storage,
+    alerts and digests.
 
     ``workers`` is the number of extraction processes (default
     ``schedule.extraction_workers``, 0 meaning one per core); 1 extracts in the
