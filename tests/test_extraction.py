@@ -12,12 +12,14 @@ import trafilatura
 
 from monitor.errors import ExtractionError
 from monitor.extraction import (
+    PageMetadata,
     article_from_entry,
     decode_html,
     detect_language,
     extract_article,
     html_to_text,
     language_scores,
+    page_metadata,
 )
 from monitor.types import Article
 
@@ -294,6 +296,82 @@ def test_text_equals_bare_trafilatura_on_legacy_encodings(
     art = extract_article(raw, {}, url=url)
     assert art.text == trafilatura.extract(raw.decode(codec), url=url)
     assert snippet in art.text and "\ufffd" not in art.text
+
+
+# ---------------------------------------------------------------------------- page metadata
+
+JSON_LD = (
+    '<script type="application/ld+json">{"@context": "https://schema.org", "@type": '
+    '"NewsArticle", "headline": "Nurses trained in rural districts", "datePublished": '
+    '"2024-03-02T08:00:00Z", "author": {"@type": "Person", "name": "Amina Diallo"}, '
+    '"publisher": {"@type": "Organization", "name": "Health Daily"}}</script>'
+)
+
+
+def _tree(html: str) -> object:
+    from trafilatura.utils import load_html
+
+    return load_html(html)
+
+
+def test_metadata_from_json_ld_alone() -> None:
+    html = article_page([PARAGRAPH * 2], head="<title>Home</title>" + JSON_LD)
+    meta = page_metadata(_tree(html), "https://daily.example/n/1")
+    assert meta == PageMetadata(title="Nurses trained in rural districts", author="Amina Diallo",
+                                sitename="Health Daily",
+                                published=datetime(2024, 3, 2, tzinfo=UTC))
+
+
+def test_metadata_falls_back_on_headings_title_and_host() -> None:
+    body = "<article><h1>Clinics reopen after the floods</h1>" + f"<p>{PARAGRAPH * 2}</p></article>"
+    meta = page_metadata(_tree(page(body, head='<meta name="author" content="admin">')),
+                         "https://www.clinics.example/news/x")
+    assert meta.title == "Clinics reopen after the floods"
+    assert meta.author == ""  # a user name, not a person's: trafilatura's rule
+    assert meta.sitename == "clinics.example"
+    assert meta.published is None  # no date anywhere: none made up
+
+
+def test_metadata_date_from_the_url_and_only_when_asked() -> None:
+    html = article_page([PARAGRAPH * 2])
+    url = "https://health.example.org/2023/11/05/agreement-signed.html"
+    assert page_metadata(_tree(html), url).published == datetime(2023, 11, 5, tzinfo=UTC)
+    assert page_metadata(_tree(html), url, find_date=False).published is None
+
+
+def test_metadata_never_raises() -> None:
+    assert page_metadata(_tree(page("<p>x</p>")), "not a url") == PageMetadata()
+    assert page_metadata(None, "https://x.example/") == PageMetadata()
+
+
+def test_extract_article_without_the_page_date_keeps_the_same_text() -> None:
+    html = article_page([PARAGRAPH * 2, PARAGRAPH], head=HEAD)
+    url = "https://health.example.org/news/1"
+    full = extract_article(html.encode(), {}, url=url)
+    lean = extract_article(html.encode(), {}, url=url, find_date=False)
+    assert lean.published is None and full.published is not None
+    assert (lean.text, lean.title, lean.author, lean.sitename) == (
+        full.text, full.title, full.author, full.sitename)
+
+
+@pytest.mark.peers
+def test_metadata_on_benchmark_pages_is_trafilaturas_where_it_matters(peers: Path) -> None:
+    """Title and site name as trafilatura's full metadata pass finds them; the date on
+    nearly every page (htmldate without its extensive search)."""
+    from trafilatura.metadata import extract_metadata
+
+    pages = _benchmark_pages(peers, 40)
+    same_title = same_site = dated = 0
+    for _name, raw, url in pages:
+        html = gzip.decompress(raw).decode("utf-8")
+        full = extract_metadata(_tree(html), url)
+        meta = page_metadata(_tree(html), url)
+        same_title += meta.title == " ".join((full.title or "").split())
+        same_site += meta.sitename == " ".join((full.sitename or "").split())
+        dated += meta.published is not None
+    assert same_title == len(pages)
+    assert same_site >= len(pages) - 2
+    assert dated >= len(pages) * 0.85
 
 
 # ---------------------------------------------------------------------------- feed entries

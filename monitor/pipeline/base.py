@@ -1,11 +1,23 @@
 """What every unit of work shares: settings, the engine, the HTTP client, the
-extraction processes, the locks. The units are mixed into :class:`Pipeline`."""
+extraction processes, the locks. The units are mixed into :class:`Pipeline`.
+
+The extraction processes are started with the ``forkserver`` method: a fresh
+interpreter, with no thread and none of the database or HTTP libraries, imports
+:mod:`monitor.pipeline.preload` (trafilatura, the language model, one sample page
+analysed) and every worker is forked from it. So the workers share those pages
+copy-on-write instead of each loading its own copy, a new worker (after one died)
+starts in milliseconds, and no process is ever forked from the multi-threaded main
+process. ``max_tasks_per_child`` is not used: on Python 3.11 a pool using it
+deadlocks once a worker retires (CPython gh-115634).
+"""
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_context
 
 from sqlalchemy.engine import Engine
@@ -13,6 +25,8 @@ from sqlalchemy.engine import Engine
 from monitor.config import Settings
 from monitor.fetching import Fetcher
 from storage.db import make_engine
+
+log = logging.getLogger("monitor.pipeline")
 
 
 class PipelineBase:
@@ -48,8 +62,17 @@ class PipelineBase:
             return None
         with self._pool_lock:  # many item threads ask at once: start one pool, not many
             if self._pool is None:
-                self._pool = ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"))
+                self._pool = _start_pool(self.workers)
             return self._pool
+
+    def start_workers(self) -> None:
+        """Start the extraction processes in the background, without waiting: a pass
+        calls this before fetching its sources, so that the fork server imports and
+        warms up while the feeds download (starting it takes a second or two)."""
+        pool = self._extractor()
+        if pool is not None:
+            threading.Thread(target=_start_processes, args=(pool, self.workers),
+                             name="start-workers", daemon=True).start()
 
     def request_stop(self) -> None:
         """Start no new unit of work; those in flight finish their writes."""
@@ -70,3 +93,23 @@ class PipelineBase:
             self._fetcher.close()
             self._fetcher = None
 
+
+#: The module the fork server of the extraction processes imports (see above).
+PRELOAD = "monitor.pipeline.preload"
+
+
+def _start_pool(workers: int) -> ProcessPoolExecutor:
+    context = get_context("forkserver")
+    # Used when this process starts its fork server, i.e. by the first pool.
+    context.set_forkserver_preload([PRELOAD])
+    return ProcessPoolExecutor(workers, mp_context=context)
+
+
+def _start_processes(pool: Executor, count: int) -> None:
+    """One trivial task per process: the pool starts them all (each submit waits for
+    its process to be forked, and the first for the fork server to be ready)."""
+    try:
+        for _ in range(count):
+            pool.submit(os.getpid)
+    except (RuntimeError, BrokenProcessPool) as exc:  # closed meanwhile, or a worker died
+        log.debug("extraction processes not started ahead: %s", exc)

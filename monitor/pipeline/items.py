@@ -3,53 +3,21 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from monitor import dedupe, extraction
 from monitor.errors import DropItem, ExtractionError, FetchError
+from monitor.pipeline.analysis import Analysis, analyse_page, fingerprint
 from monitor.pipeline.base import PipelineBase
 from monitor.pipeline.sources import PAGE_ACCEPT
-from monitor.types import Article, ItemResult
+from monitor.types import ItemResult
 from storage import repository as repo
 from storage.db import session_scope
 from storage.models import ItemStatus, utcnow
 
-if TYPE_CHECKING:
-    pass
-
 log = logging.getLogger("monitor.pipeline")
-
-
-@dataclass(frozen=True, slots=True)
-class Analysis:
-    """An article and its fingerprints, computed together in a worker process."""
-
-    article: Article
-    content_hash: str
-    signature: bytes
-    bands: tuple[int, ...]
-    words: int
-
-
-def analyse_page(content: bytes, headers: Mapping[str, str], url: str) -> Analysis:
-    """Extract and fingerprint one page (runs in a worker process; must pickle)."""
-    return _fingerprint(extraction.extract_article(content, headers, url=url))
-
-
-def _fingerprint(article: Article) -> Analysis:
-    signature = dedupe.text_signature(article.text)
-    return Analysis(
-        article=article,
-        content_hash=dedupe.content_hash(article.text),
-        signature=signature,
-        bands=tuple(dedupe.signature_bands(signature)),
-        words=dedupe.word_count(article.text),
-    )
-
 
 
 class ItemUnit(PipelineBase):
@@ -68,10 +36,11 @@ class ItemUnit(PipelineBase):
             feed_content, author, hint = item.feed_content, item.author, item.language_hint
             published = item.published_at
         try:
-            analysis = self._analyse(url)
+            # the feed's date is kept over the page's (store_article): none looked for then
+            analysis = self._analyse(url, find_date=published is None)
         except (FetchError, ExtractionError) as page_error:
             try:
-                analysis = _fingerprint(extraction.article_from_entry(
+                analysis = fingerprint(extraction.article_from_entry(
                     url=url, title=title, content=feed_content, summary=summary,
                     published=published, author=author, language_hint=hint,
                 ))
@@ -84,17 +53,17 @@ class ItemUnit(PipelineBase):
             log.info("item %d: dropped: %s", item_id, drop.reason)
             return ItemResult(item_id, "dropped", error=drop.reason)
 
-    def _analyse(self, url: str) -> Analysis:
+    def _analyse(self, url: str, *, find_date: bool) -> Analysis:
         if not self.settings.fetch.fetch_articles:
             raise ExtractionError("article fetching is switched off (fetch.fetch_articles)")
         page = self.fetcher.fetch(url, accept=PAGE_ACCEPT)
         for attempt in (1, 2):
             pool = self._extractor()
             if pool is None:
-                return analyse_page(page.content, page.headers, page.final_url)
+                return analyse_page(page.content, page.headers, page.final_url, find_date)
             try:
-                return pool.submit(
-                    analyse_page, page.content, dict(page.headers), page.final_url).result()
+                return pool.submit(analyse_page, page.content, dict(page.headers),
+                                   page.final_url, find_date).result()
             except BrokenProcessPool:
                 # A worker died (killed, out of memory): start a new pool, try once more.
                 self._replace_broken_pool(pool)
