@@ -17,6 +17,15 @@ if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; 
   "$venv/bin/python" -m pip install --quiet -e "$root[dev]" >&2
   echo "$want" > "$stamp"
 fi
+# The tests render one digest in headless Chromium (Debian's package; no browser
+# download). Install it when running the tests as root on a Debian-like machine;
+# elsewhere that one test skips and says why. MONITOR_NO_APT=1 turns this off.
+if [ "${1:-}" = "pytest" ] && [ -z "${MONITOR_NO_APT:-}" ] && [ "$(id -u)" = 0 ] \
+    && ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+  echo "installing Debian's chromium for the digest rendering test ..." >&2
+  apt-get install -y --no-install-recommends chromium >/dev/null 2>&1 \
+    || echo "could not install chromium; the digest rendering test will skip" >&2
+fi
 cd "$root"
 export PATH="$venv/bin:$PATH"
 exec "$@"

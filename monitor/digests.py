@@ -137,16 +137,13 @@ def build_digest(settings: DigestSettings, items: Sequence[ItemSummary], *, day:
     countries = Counter(c for i in items for c in set(i.countries))
     domains = Counter(d for i in items for d in set(i.domains))
     groups = _groups(listed, names, countries, trends, period_days)
-    new_c = sorted((c for c in countries if trends.label(countries[c], c, "country",
-                                                          period_days) == "new"),
-                   key=names.country)
-    rising_c = sorted((c for c in countries if trends.label(countries[c], c, "country",
-                                                             period_days) == "rising"),
-                      key=names.country)
-    new_d = sorted(d for d in domains if trends.label(domains[d], d, "domain",
-                                                       period_days) == "new")
-    rising_d = sorted(d for d in domains if trends.label(domains[d], d, "domain",
-                                                          period_days) == "rising")
+
+    def marked(counts: Counter[str], which: str, label: str) -> list[str]:
+        chosen = [k for k in counts if trends.label(counts[k], k, which, period_days) == label]
+        return sorted(chosen, key=names.country if which == "country" else names.domain)
+
+    new_c, rising_c = marked(countries, "country", "new"), marked(countries, "country", "rising")
+    new_d, rising_d = marked(domains, "domain", "new"), marked(domains, "domain", "rising")
     n = len(items)
     headline = (f"{n} item{'s' if n != 1 else ''} · {len(countries)} "
                 f"countr{'ies' if len(countries) != 1 else 'y'} · {len(domains)} "

@@ -3,8 +3,11 @@
 One job per source (an interval trigger with jitter, ``coalesce``, one instance
 at a time, a generous misfire grace time) and one sweep that picks up items left
 unprocessed and notices sources added or removed from the command line while the
-daemon runs. Each fetch has a hard deadline in the fetcher, so a hung server can
-never stall the schedule.
+daemon runs. An alerts job runs the rules every ``alerts.interval`` seconds, and a
+digests job checks every minute whether a digest's local time has come (the
+outbox records one digest per day, so a missed minute or a restart never skips or
+doubles one); both then send what is due, retries included. Each fetch has a hard
+deadline in the fetcher, so a hung server can never stall the schedule.
 """
 
 from __future__ import annotations
@@ -28,6 +31,9 @@ __all__ = ["Daemon"]
 log = logging.getLogger(__name__)
 
 SWEEP_JOB = "sweep"
+ALERTS_JOB = "alerts"
+DIGESTS_JOB = "digests"
+DIGEST_CHECK_SECONDS = 60
 
 
 class Daemon:
@@ -57,6 +63,15 @@ class Daemon:
             self.sweep, IntervalTrigger(seconds=self.settings.schedule.pending_interval),
             id=SWEEP_JOB, next_run_time=utcnow(),
         )
+        self.scheduler.add_job(
+            self.alerts, IntervalTrigger(seconds=self.settings.alerts.interval),
+            id=ALERTS_JOB, next_run_time=utcnow(),
+        )
+        if self.settings.digests:
+            self.scheduler.add_job(
+                self.digests, IntervalTrigger(seconds=DIGEST_CHECK_SECONDS),
+                id=DIGESTS_JOB, next_run_time=utcnow(),
+            )
         log.info("daemon started with %d sources", len(self._jobs))
 
     def run_forever(self) -> None:
@@ -142,3 +157,23 @@ class Daemon:
             self.pipeline.classify_quietly()
         except StorageError as exc:
             log.error("sweep: database error: %s", exc)
+
+    def alerts(self) -> None:
+        """Run the alert rules, then send every delivery that is due."""
+        if self._stop.is_set():
+            return
+        try:
+            self.pipeline.run_alerts()
+            self.pipeline.deliver_due()
+        except (MonitorError, StorageError) as exc:
+            log.error("alerts: %s", exc)
+
+    def digests(self) -> None:
+        """Record the digests whose time has come, then send what is due."""
+        if self._stop.is_set():
+            return
+        try:
+            self.pipeline.run_digests()
+            self.pipeline.deliver_due()
+        except (MonitorError, StorageError) as exc:
+            log.error("digests: %s", exc)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from monitor.config import (
     MailSettings,
     Settings,
 )
+from monitor.pipeline import Pipeline
 from storage.classifications import ClassificationRecord, save_classifications
 from storage.db import session_scope
 from storage.models import Item, ItemSource, ItemStatus, Source
@@ -102,3 +104,24 @@ def retag(engine: Engine, item_id: int, *, at: datetime, countries: Sequence[str
 
 def hours(n: float) -> timedelta:
     return timedelta(hours=n)
+
+
+def as_two_instances(make: Callable[[], Pipeline], work: Callable[[Pipeline], object]) -> None:
+    """Two pipelines on one database (two running instances), doing ``work`` at once."""
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def instance() -> None:
+        try:
+            with make() as pipeline:
+                barrier.wait()
+                work(pipeline)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=instance) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors, errors

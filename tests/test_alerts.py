@@ -5,7 +5,6 @@ and two instances."""
 from __future__ import annotations
 
 import json
-import threading
 from datetime import timedelta
 from pathlib import Path
 
@@ -19,7 +18,15 @@ from storage.db import session_scope
 from storage.models import DeliveryStatus, Source
 from storage.notifications import ItemSummary, list_deliveries, retry_delivery
 from tests.loopback import LoopbackServer, Request, Response
-from tests.notify_helpers import T0, add_item, add_source, hours, notify_settings, retag
+from tests.notify_helpers import (
+    T0,
+    add_item,
+    add_source,
+    as_two_instances,
+    hours,
+    notify_settings,
+    retag,
+)
 from tests.smtp_server import SMTPServer
 
 DESK = ChannelSettings(name="desk", kind="email", to=("desk@example.org", "chief@example.org"))
@@ -267,24 +274,11 @@ def test_builtin_source_alerts_once_per_episode(tmp_path: Path) -> None:
 
 
 def _two_instances(engine_url: str, tmp_path: Path, smtp: SMTPServer) -> None:
-    barrier = threading.Barrier(2)
-    errors: list[BaseException] = []
+    def work(p: Pipeline) -> None:
+        p.run_alerts(now=T0 + hours(1))
+        p.deliver_due(now=T0 + hours(1))
 
-    def instance() -> None:
-        try:
-            with _pipeline(tmp_path, smtp, db=engine_url) as p:
-                barrier.wait()
-                p.run_alerts(now=T0 + hours(1))
-                p.deliver_due(now=T0 + hours(1))
-        except BaseException as exc:  # reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=instance) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    assert not errors, errors
+    as_two_instances(lambda: _pipeline(tmp_path, smtp, db=engine_url), work)
 
 
 def test_two_instances_send_each_alert_once(tmp_path: Path, db_url: str,

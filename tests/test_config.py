@@ -114,3 +114,69 @@ def test_check_source_spec_rejects_bad_command_line_sources() -> None:
     with pytest.raises(ConfigError, match="link_pattern"):
         check_source_spec(SourceSpec("p", "https://example.org/", kind="page",
                                      link_pattern="(unclosed"))
+
+
+def test_default_seeds_dir_is_the_checkouts_seeds() -> None:
+    assert (Settings().seeds_dir / "labels.jsonl").is_file()
+
+
+_NOTIFY = """
+[mail]
+host = "smtp.example.org"
+sender = "monitor@example.org"
+
+[[channels]]
+name = "desk"
+kind = "email"
+to = ["desk@example.org"]
+
+[[alerts.rules]]
+name = "turkey"
+countries = ["TR"]
+domains = ["cardiology"]
+channels = ["desk"]
+
+[[digests]]
+name = "morning"
+to = ["team@example.org"]
+time = "07:30"
+timezone = "Asia/Baku"
+"""
+
+
+def test_alert_and_digest_sections_load_and_smtp_secrets_come_from_the_environment(
+        tmp_path: Path) -> None:
+    path = tmp_path / "m.toml"
+    path.write_text(_NOTIFY)
+    settings = load_settings(path, env={"MONITOR_SMTP_USERNAME": "bot",
+                                        "MONITOR_SMTP_PASSWORD": "s3cret"})
+    assert settings.alerts.rules[0].countries == ("TR",)
+    assert settings.channel("desk") is not None and settings.digest("morning") is not None
+    assert (settings.mail.username, settings.mail.password) == ("bot", "s3cret")
+    assert "s3cret" not in repr(settings)
+
+
+@pytest.mark.parametrize(("change", "key", "message"), [
+    (('host = "smtp.example.org"', 'host = "x"\npassword = "p"'), "mail.password",
+     "unknown key"),
+    (('channels = ["desk"]', 'channels = ["nope"]'), "alerts.rules[0].channels",
+     "no channel named 'nope'"),
+    (('domains = ["cardiology"]', 'domains = ["heart"]'), "alerts.rules[0].domains",
+     "unknown domain 'heart'"),
+    (('countries = ["TR"]', 'countries = ["tr"]'), "alerts.rules[0].countries",
+     "upper-case"),
+    (('time = "07:30"', 'time = "7.30"'), "digests[0].time", "HH:MM"),
+    (('timezone = "Asia/Baku"', 'timezone = "Mars/Olympus"'), "digests[0].timezone",
+     "unknown time zone"),
+    (('to = ["team@example.org"]', 'to = ["team\\r\\nBcc: x@y.org"]'), "digests[0].to",
+     "not an email address"),
+    (('name = "turkey"', 'name = "builtin-x"'), "alerts.rules[0].name", "reserved"),
+])
+def test_bad_alert_and_digest_config_names_key_and_line(
+        tmp_path: Path, change: tuple[str, str], key: str, message: str) -> None:
+    path = tmp_path / "m.toml"
+    path.write_text(_NOTIFY.replace(*change))
+    with pytest.raises(ConfigError) as info:
+        load_settings(path, env={})
+    assert info.value.key == key and message in str(info.value)
+    assert info.value.line is not None

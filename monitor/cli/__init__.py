@@ -98,10 +98,12 @@ def fail(message: str, code: int = 1) -> typer.Exit:
 
 
 # Sub-command modules register themselves on ``app``.
-from monitor.cli import classify, demo, items, run, sources  # noqa: E402
+from monitor.cli import classify, demo, items, notify, run, sources  # noqa: E402
 
 app.add_typer(sources.app, name="sources")
 app.add_typer(items.app, name="items")
+app.add_typer(notify.alerts_app, name="alerts")
+app.add_typer(notify.digest_app, name="digest")
 __commands__ = (run, demo, classify)
 
 

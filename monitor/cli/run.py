@@ -5,7 +5,7 @@ from __future__ import annotations
 import signal
 import sys
 from collections import Counter
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated
 
 import typer
@@ -13,14 +13,16 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.table import Table
 
 from monitor.cli import app, configure_logging, console, state
+from monitor.cli.notify import print_deliveries, print_digest_schedule, print_digests
 from monitor.cli.render import ago, stamp, summary_table
 from monitor.pipeline import Pipeline
 from monitor.scheduler import Daemon
 from monitor.types import RunReport
 from storage import classifications
+from storage import notifications as notes
 from storage import repository as repo
 from storage.db import database_label, session_scope
-from storage.models import ItemStatus, utcnow
+from storage.models import DeliveryStatus, ItemStatus, utcnow
 
 
 @app.command()
@@ -51,7 +53,14 @@ def run(
     with pipeline:
         pipeline.prepare()
         report = run_pass(pipeline, all_sources=all_sources)
+        alerts, digests, deliveries = pipeline.notify()
     print_report(report)
+    for outcome in alerts:
+        if outcome.matched:
+            console.print(f"alert {outcome.rule}: {outcome.matched} new, "
+                          f"{outcome.deliveries} message(s)")
+    print_digests([d for d in digests if d.state != "exists"])
+    print_deliveries(deliveries)
 
 
 def run_pass(pipeline: Pipeline, *, all_sources: bool) -> RunReport:
@@ -138,3 +147,25 @@ def status(ctx: typer.Context) -> None:
         f"classification: {tagged['classified']} tagged, {tagged['relevant']} relevant, "
         + (f"[yellow]{waiting} waiting in the queue[/]" if waiting else "none waiting")
     )
+    print_notify_status(pipeline, now)
+
+
+def print_notify_status(pipeline: Pipeline, now: datetime) -> None:
+    """Deliveries that failed or wait for a retry, and the digests' schedule."""
+    with session_scope(pipeline.engine) as session:
+        counts = notes.delivery_counts(session=session)
+        troubled = [r for r in notes.list_deliveries(session=session, limit=200)
+                    if r.status == DeliveryStatus.REFUSED
+                    or (r.status == DeliveryStatus.PENDING and r.attempts > 0)]
+    if counts:
+        console.print("deliveries: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+    for r in troubled[:20]:
+        when = (f"; next try {ago(r.next_attempt_at, now)}"
+                if r.status == DeliveryStatus.PENDING else "; not retried: "
+                "fix, then `alerts retry --refused`")
+        colour = "red" if r.status == DeliveryStatus.REFUSED else "yellow"
+        console.print(f"[{colour}]{r.purpose} {r.name} to {r.channel or r.kind} (#{r.id}), "
+                      f"{r.attempts} tries: {(r.last_error or '')[:120]}{when}[/]",
+                      highlight=False)
+    if pipeline.settings.digests:
+        print_digest_schedule(pipeline, list(pipeline.settings.digests))

@@ -307,7 +307,7 @@ class Settings:
     def seeds_dir(self) -> Path:
         if self.classifier.seeds_dir:
             return Path(self.classifier.seeds_dir)
-        return Path(__file__).resolve().parents[1] / "seeds"
+        return Path(__file__).resolve().parents[2] / "seeds"
 
     def all_sources(self) -> tuple[SourceSpec, ...]:
         """The configured sources plus the defaults, a configured name winning."""
