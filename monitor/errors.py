@@ -17,6 +17,7 @@ The tree::
     ├── ParseError                  bytes that no source parser can read
     ├── ExtractionError             a page that yields no article text
     ├── ClassificationError         no model could be loaded or trained (items stay queued)
+    ├── LabelingError               a label or a labels file is not valid (names item, line)
     ├── DeliveryError               an alert or digest could not be delivered (carries ``channel``)
     │   ├── TemporaryDeliveryError  worth retrying: 4xx SMTP reply, webhook 5xx/429, timeout
     │   └── PermanentDeliveryError  not retried blindly: 5xx SMTP reply, webhook 4xx, bad config
@@ -39,6 +40,7 @@ __all__ = [
     "FetchTimeoutError",
     "GoneError",
     "HTTPStatusError",
+    "LabelingError",
     "MonitorError",
     "ParseError",
     "PermanentDeliveryError",
@@ -156,6 +158,11 @@ class DropItem(MonitorError):
     def __init__(self, reason: str) -> None:
         self.reason = reason
         super().__init__(reason)
+
+
+class LabelingError(MonitorError):
+    """A label cannot be stored: unknown item, country or domain, a bad labels file
+    (the message names every bad line; nothing is stored partially)."""
 
 
 class DeliveryError(MonitorError):

@@ -91,7 +91,7 @@ def test_only_config_reads_the_environment() -> None:
 
 
 # what alerts and digests say is decided by pure modules; sending is at the edge
-PURE = ("alerts", "digests", "rendering")
+PURE = ("alerts", "digests", "rendering", "labeling")
 IO_MODULES = ("monitor.pipeline", "monitor.mail", "monitor.webhooks", "monitor.fetching",
               "storage.db", "storage.repository", "smtplib", "httpx", "sqlalchemy", "sqlmodel")
 
@@ -107,7 +107,8 @@ PUBLIC = {
     "monitor.errors": {
         "BlockedAddressError", "ClassificationError", "ConfigError", "DropItem",
         "DeliveryError", "ExtractionError", "FetchError", "PermanentDeliveryError",
-        "TemporaryDeliveryError", "FetchTimeoutError", "GoneError", "HTTPStatusError",
+        "TemporaryDeliveryError", "LabelingError", "FetchTimeoutError", "GoneError",
+        "HTTPStatusError",
         "MonitorError", "ParseError",
         "RateLimitedError", "ResponseTooLargeError", "SourceError", "TooManyRedirectsError",
         "TransportError",

@@ -21,9 +21,9 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 
 from monitor.errors import MonitorError
 from monitor.pipeline.items import ItemUnit
+from monitor.pipeline.labels import LabelUnit
 from monitor.pipeline.notify import NotifyUnit
 from monitor.pipeline.sources import SourceUnit
-from monitor.pipeline.tags import TagUnit
 from monitor.types import ItemResult, RunReport, SourceResult, SourceSpec
 from storage import repository as repo
 from storage.db import migrate, session_scope
@@ -43,7 +43,7 @@ def spec_to_create(spec: SourceSpec, *, origin: str = "config") -> SourceCreate:
 Progress = Callable[[str, int], None]  # (phase, count done so far)
 
 
-class Pipeline(SourceUnit, ItemUnit, TagUnit, NotifyUnit):
+class Pipeline(SourceUnit, ItemUnit, LabelUnit, NotifyUnit):
     """Facade over the stages: fetching, parsing, extraction, dedupe, tagging, storage,
     alerts and digests.
 
@@ -124,14 +124,21 @@ class Pipeline(SourceUnit, ItemUnit, TagUnit, NotifyUnit):
     def run_once(self, *, all_sources: bool = False, progress: Progress | None = None,
                  on_source: Callable[[SourceResult], None] | None = None) -> RunReport:
         """One pass: fetch the due sources (or all), then process every pending item,
-        including those a previous, interrupted pass left behind."""
+        including those a previous, interrupted pass left behind, tagging the stored
+        items batch by batch meanwhile.
+
+        The extraction processes and the classifier's model start loading first, in
+        the background, while the feeds download."""
+        self.start_workers()
+        self.load_model_ahead()
         sources = []
         for result in self.update_sources(self.due(all_sources=all_sources), progress=progress):
             sources.append(result)
             if on_source:
                 on_source(result)
-        items = tuple(self.process_items(self.pending(), progress=progress))
-        self.classify_quietly()
+        items = tuple(self.tag_while_storing(self.process_items(self.pending(),
+                                                                progress=progress)))
+        self.classify_quietly()  # the last, partial batch
         return RunReport(sources=tuple(sources), items=items)
 
     def _names(self, ids: list[int]) -> dict[int, str]:
