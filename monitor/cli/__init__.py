@@ -98,13 +98,14 @@ def fail(message: str, code: int = 1) -> typer.Exit:
 
 
 # Sub-command modules register themselves on ``app``.
-from monitor.cli import classify, demo, items, notify, run, sources  # noqa: E402
+from monitor.cli import classify, demo, items, label, notify, run, sources  # noqa: E402
 
 app.add_typer(sources.app, name="sources")
 app.add_typer(items.app, name="items")
 app.add_typer(notify.alerts_app, name="alerts")
 app.add_typer(notify.digest_app, name="digest")
-__commands__ = (run, demo, classify)
+app.add_typer(label.labels_app, name="labels")
+__commands__ = (run, demo, classify, label)
 
 
 def main() -> None:

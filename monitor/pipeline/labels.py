@@ -19,8 +19,9 @@ from typing import TextIO
 
 from classifiers.dataset import item_to_dict, parse_labeled_lines
 from classifiers.errors import ClassifierError, LabelError
+from classifiers.persistence import load_model
 from classifiers.types import LabeledItem
-from monitor.errors import ClassificationError, LabelingError
+from monitor.errors import LabelingError
 from monitor.labeling import Agreement, LabeledContext, QueueEntry, agreement, order_queue
 from monitor.pipeline.tags import TagUnit
 from storage import classifications as tags
@@ -90,9 +91,11 @@ class LabelUnit(TagUnit):
     """Labeling; mixed into :class:`~monitor.pipeline.Pipeline`."""
 
     def _thresholds(self) -> tuple[float, dict[str, float]]:
+        """The current model's decision thresholds (0.5 when no model is saved yet:
+        choosing what to label never trains one)."""
         try:
-            model = self.tagger.model()
-        except ClassificationError:
+            model = load_model(self.settings.model_dir)
+        except (ClassifierError, OSError):
             return 0.5, {}
         th = [float(x) for x in model.weights.thresholds]
         return th[0], dict(zip(model.domain_ids, th[1:], strict=False))
@@ -116,8 +119,8 @@ class LabelUnit(TagUnit):
             languages=frozenset(languages),
             clusters=frozenset(clusters[i] for i in labeled if i in clusters),
         )
-        unlabeled = [c for c in candidates if clusters.get(c.item_id) not in context.clusters
-                     or clusters.get(c.item_id) == c.item_id]
+        # a near-duplicate of a labeled item teaches little: not offered
+        unlabeled = [c for c in candidates if clusters.get(c.item_id) not in context.clusters]
         rel, doms = self._thresholds()
         return order_queue(unlabeled, clusters=clusters, context=context,
                            relevance_threshold=rel, domain_thresholds=doms, limit=limit)
