@@ -302,7 +302,7 @@ def record_digest(draft: DeliveryDraft, *, session: Session,
 
 
 def claim_due(now: datetime, *, session: Session, token: str, lease: timedelta,
-              limit: int = 50) -> list[Delivery]:
+              limit: int = 50, skip: Sequence[int] = ()) -> list[Delivery]:
     """Claim pending deliveries that are due and not claimed by a live sender.
 
     Each row is claimed by a conditional UPDATE, so of two instances only one gets it.
@@ -314,6 +314,8 @@ def claim_due(now: datetime, *, session: Session, token: str, lease: timedelta,
              .where(sa.or_(col(Delivery.claimed_until).is_(None),
                            col(Delivery.claimed_until) < now))
              .order_by(col(Delivery.id)).limit(limit))
+    if skip:  # attempted in this run already (a retry waits for the next run)
+        query = query.where(col(Delivery.id).not_in(list(skip)))
     claimed = []
     for delivery_id in list(session.exec(query).all()):
         result = session.execute(

@@ -325,13 +325,15 @@ class NotifyUnit(PipelineBase):
         token = uuid.uuid4().hex
         lease = timedelta(seconds=max(300.0, 4 * self.settings.mail.timeout,
                                       2 * self.settings.fetch.total_timeout))
-        with session_scope(self.engine) as session:
-            rows = notes.claim_due(now, session=session, token=token, lease=lease, limit=limit)
-        outcomes = []
-        for row in rows:
-            if self._stopping.is_set():
-                break  # claims run out; the next run sends them
-            outcomes.append(self._deliver(row, token, now))
+        outcomes: list[DeliveryOutcome] = []
+        while len(outcomes) < limit and not self._stopping.is_set():
+            # one claim at a time, so that a claim never waits behind other sends
+            with session_scope(self.engine) as session:
+                rows = notes.claim_due(now, session=session, token=token, lease=lease,
+                                       limit=1, skip=[o.delivery_id for o in outcomes])
+            if not rows:
+                break
+            outcomes.append(self._deliver(rows[0], token, now))
         return outcomes
 
     def _deliver(self, row: Delivery, token: str, now: datetime) -> DeliveryOutcome:
