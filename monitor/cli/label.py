@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 from typing import Annotated, Literal
 
-import click
 import typer
 from rich.panel import Panel
 from rich.table import Table
@@ -75,7 +74,7 @@ def _session(pipeline: Pipeline, who: str, filters: QueueFilter, limit: int) -> 
         state = _State.from_view(view)
         while True:
             _show(view, state, domains, reasons.get(view.item_id, ()), position, len(queue))
-            key = click.getchar()
+            key = typer.getchar()
             if key in ("q", "\x03", "\x04"):
                 return done
             if key in ("\r", "\n", "y", "x"):
@@ -109,7 +108,7 @@ def _session(pipeline: Pipeline, who: str, filters: QueueFilter, limit: int) -> 
             elif key == "v":
                 state.relevant = not state.relevant
             elif key == "t":
-                typed = click.prompt("partner countries (ISO codes, space-separated)",
+                typed = typer.prompt("partner countries (ISO codes, space-separated)",
                                      default=" ".join(state.countries), show_default=True)
                 state.countries = sorted({c.upper() for c in typed.replace(",", " ").split()})
                 state.relevant = state.relevant or bool(state.countries)
