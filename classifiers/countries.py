@@ -23,8 +23,9 @@ import bisect
 import itertools
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from classifiers.errors import GazetteerError
@@ -35,6 +36,7 @@ __all__ = ["Gazetteer", "load_gazetteer", "partner_countries", "party_codes"]
 
 CUES_FILE = "countries_cues.toml"
 THRESHOLD = 0.5
+_WORD_CACHE = 200_000  # distinct words whose cue categories are kept
 LEAD_SENTENCES = 2
 
 # weights of the evidence for a party (summed, then capped at 1)
@@ -49,7 +51,13 @@ W_MORE = 0.1  # per further sentence naming the country, at most three
 
 _TOKEN = re.compile(r"[\w\u0300-\u036f\u064b-\u065f\u0670\u0900-\u0dff]+"
                     r"(?:['’ʼ`ʻ‘][\w\u0300-\u036f\u064b-\u065f]+)*")
+# combining marks and scripts the gazetteer's words take in and these do not: when a
+# text has none, both cut it into the same words
+_OTHER_MARKS = re.compile("[\u0483-\u0489\u0591-\u05c7\u0610-\u061a\u0670\u06d6-\u06ed"
+                          "\u0900-\u0dff\u0e00-\u0e7f\u0e80-\u0eff\u1000-\u109f"
+                          "\u1780-\u17ff]")
 _SENT_END = re.compile(r"(?<=[.!?؟。])[\"'»”)\]]*\s+|\n+")
+_PLACES = ("city", "capital")
 _DASHES = {"-", "–", "—", "‐", "‑", "−"}
 _TK_LOCATIVE = re.compile(r"(?:'|’)?(?:d|t)(?:a|e|ə)(?:ki|kı)?$")
 _CITATION_SIGNS = [
@@ -61,6 +69,40 @@ _CITATION_SIGNS = [
     re.compile(r"[Jj]ournal|[Жж]урнал|[Dd]ergisi|[Jj]urnal|[Zz]eitschrift|[Pp]ress\b"),
     re.compile(r"\b[СсSs]\.\s*\d+\s*[-–]\s*\d+"), re.compile(r"\b(?:19|20)\d{2}\s*[;.,:]\s*\d"),
 ]
+
+# For each sign, a cheap test that any line it matches passes (on the line and on the
+# line in lower case), so that the sign's own search runs on few lines.
+_ET_AL = re.compile(r"et\s+al").search
+_NUMBER_MARK = re.compile(r"(?:vol|т|№|no)\.?\s*\d").search
+_INITIALS = re.compile(r"[A-ZА-ЯƏÇŞÖÜĞİ]\.\s?[A-ZА-ЯƏÇŞÖÜĞİ]\.").search
+_YEAR_PUNCT = re.compile(r"(?:19|20)\d\d\s*[;.,:]\s*\d").search
+_SIGN_HINTS: tuple[Callable[[str, str], object], ...] = (
+    lambda line, low: _ET_AL(low),
+    lambda line, low: "doi" in low or "doı" in low,  # re.I matches dotless ı for i
+    lambda line, low: "(" in line,
+    lambda line, low: "p." in low,
+    lambda line, low: _NUMBER_MARK(low),
+    lambda line, low: "//" in line,
+    lambda line, low: "http" in line,
+    lambda line, low: True,
+    lambda line, low: _INITIALS(line),
+    lambda line, low: any(w in low for w in ("journal", "журнал", "dergisi", "jurnal",
+                                              "zeitschrift", "press")),
+    lambda line, low: "s." in low or "с." in low,
+    lambda line, low: _YEAR_PUNCT(line),
+)
+
+
+def _citation_like(line: str) -> bool:
+    """Two or more of the citation signs in one line."""
+    low = line.lower()
+    count = 0
+    for hint, sign in zip(_SIGN_HINTS, _CITATION_SIGNS, strict=True):
+        if hint(line, low) and sign.search(line):
+            count += 1
+            if count == 2:
+                return True
+    return False
 
 
 # ---------------------------------------------------------------- cue words
@@ -76,6 +118,12 @@ class _Lexicon:
     words: dict[str, frozenset[str]] = field(default_factory=dict)
     headings: frozenset[str] = frozenset()
     max_prefix: int = 0
+    by_word: dict[str, dict[str, int]] = field(default_factory=dict)  # one-word cues, kept
+    # phrases by first word, then by second word (exact), plus two-word phrases whose
+    # second word is a prefix
+    by_second: dict[str, tuple[dict[str, list[tuple[tuple[str, ...], bool, str]]],
+                               list[tuple[tuple[str, ...], bool, str]]]] = field(
+        default_factory=dict)
 
     def add(self, category: str, cue: str) -> None:
         star = cue.endswith("*")
@@ -88,18 +136,28 @@ class _Lexicon:
             if star:
                 self.max_prefix = max(self.max_prefix, len(parts[0]))
         else:
-            self.phrases.setdefault(parts[0], []).append((tuple(parts[1:]), star, category))
+            phrase = (tuple(parts[1:]), star, category)
+            self.phrases.setdefault(parts[0], []).append(phrase)
+            exact, prefixed = self.by_second.setdefault(parts[0], ({}, []))
+            if star and len(parts) == 2:
+                prefixed.append(phrase)
+            else:
+                exact.setdefault(parts[1], []).append(phrase)
 
     def categories(self, folded: list[str], i: int) -> dict[str, int]:
-        """Categories of cues starting at token ``i`` -> their length in tokens."""
+        """Categories of cues starting at token ``i`` -> their length in tokens.
+
+        The result may be shared between calls: do not change it.
+        """
         tok = folded[i]
-        found: dict[str, int] = {}
-        for cat in self.exact.get(tok, ()):
-            found[cat] = 1
-        for length in range(2, min(len(tok), self.max_prefix) + 1):
-            for cat in self.prefix.get(tok[:length], ()):
-                found.setdefault(cat, 1)
-        for rest, star, cat in self.phrases.get(tok, ()):
+        single = self.by_word.get(tok)
+        if single is None:
+            single = self._one_word(tok)
+        index = self.by_second.get(tok)
+        if index is None or i + 1 >= len(folded):
+            return single
+        found = single
+        for rest, star, cat in [*index[0].get(folded[i + 1], ()), *index[1]]:
             end = i + len(rest)
             if end >= len(folded):
                 continue
@@ -107,7 +165,21 @@ class _Lexicon:
             last = folded[end]
             ok = ok and (last.startswith(rest[-1]) if star else last == rest[-1])
             if ok:
+                if found is single:
+                    found = dict(single)
                 found[cat] = max(found.get(cat, 0), len(rest) + 1)
+        return found
+
+    def _one_word(self, tok: str) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for cat in self.exact.get(tok, ()):
+            found[cat] = 1
+        for length in range(2, min(len(tok), self.max_prefix) + 1):
+            for cat in self.prefix.get(tok[:length], ()):
+                found.setdefault(cat, 1)
+        if len(self.by_word) >= _WORD_CACHE:
+            self.by_word.clear()
+        self.by_word[tok] = found
         return found
 
 
@@ -165,9 +237,11 @@ class _Doc:
     spans: list[tuple[int, int]]
     starts: list[int]
     folded: list[str]
+    words: list[str]
     sent: list[int]  # sentence number of each token
     cues: list[dict[str, int]]  # categories of cues starting at each token
     citation: list[tuple[int, int]]  # char ranges of citation-like lines
+    at: dict[str, list[int]] = field(default_factory=dict)  # category -> its tokens, in order
 
     def token_at(self, pos: int) -> int:
         return max(0, bisect.bisect_right(self.starts, pos) - 1)
@@ -175,11 +249,18 @@ class _Doc:
     def in_citation(self, pos: int) -> bool:
         return any(a <= pos < b for a, b in self.citation)
 
+    def tokens_with(self, category: str, lo: int, hi: int) -> list[int]:
+        """The tokens in [lo, hi) where a cue of ``category`` starts, in order."""
+        where = self.at.get(category)
+        if not where:
+            return []
+        return where[bisect.bisect_left(where, lo):bisect.bisect_left(where, hi)]
+
     def cue_near(self, category: str, lo: int, hi: int, sentence: int,
                  skip: frozenset[int] = frozenset()) -> str | None:
         """A cue of ``category`` starting at a token in [lo, hi) of the same sentence."""
-        for k in range(max(lo, 0), min(hi, len(self.folded))):
-            if self.sent[k] == sentence and category in self.cues[k] and k not in skip:
+        for k in self.tokens_with(category, lo, hi):
+            if self.sent[k] == sentence and k not in skip:
                 end = k + self.cues[k][category] - 1
                 if category == "compare" and end + 1 < len(self.folded) and \
                         self.folded[end + 1][:1].isdigit():
@@ -194,7 +275,8 @@ def _analyse(title: str, text: str, lex: _Lexicon) -> _Doc:
     matches = list(_TOKEN.finditer(full))
     spans = [m.span() for m in matches]
     starts = [s for s, _ in spans]
-    folded = [fold(m.group()) for m in matches]
+    words = [m.group() for m in matches]
+    folded = [fold(w) for w in words]
     # sentences: the title is one; then the body split at . ! ? and line breaks
     bounds = [title_end]
     bounds += [m.end() + title_end for m in _SENT_END.finditer(text)]
@@ -213,9 +295,14 @@ def _analyse(title: str, text: str, lex: _Lexicon) -> _Doc:
         if count >= LEAD_SENTENCES:
             break
     refs_start, citation = _references(full, title_end, lex)
-    cues = [lex.categories(folded, i) for i in range(len(folded))]
-    return _Doc(full, title_end, lead_end, refs_start, spans, starts, folded, sent, cues,
-                citation)
+    categories = lex.categories
+    cues = [categories(folded, i) for i in range(len(folded))]
+    at: dict[str, list[int]] = {}
+    for k, found in enumerate(cues):
+        for category in found:
+            at.setdefault(category, []).append(k)
+    return _Doc(full, title_end, lead_end, refs_start, spans, starts, folded, words, sent, cues,
+                citation, at)
 
 
 def _references(full: str, title_end: int, lex: _Lexicon) -> tuple[int, list[tuple[int, int]]]:
@@ -224,10 +311,10 @@ def _references(full: str, title_end: int, lex: _Lexicon) -> tuple[int, list[tup
     pos = title_end
     for line in full[title_end:].splitlines(keepends=True):
         stripped = line.strip()
-        words = " ".join(fold(w) for w in _TOKEN.findall(stripped) if not w.isdigit())
-        if refs_start == len(full) and words in lex.headings and len(stripped) < 60:
+        if refs_start == len(full) and len(stripped) < 60 and " ".join(
+                fold(w) for w in _TOKEN.findall(stripped) if not w.isdigit()) in lex.headings:
             refs_start = pos
-        elif stripped and sum(1 for sign in _CITATION_SIGNS if sign.search(stripped)) >= 2:
+        elif stripped and _citation_like(stripped):
             citation.append((pos, pos + len(line)))
         pos += len(line)
     return refs_start, citation
@@ -280,11 +367,13 @@ def _joined(doc: _Doc, lex: _Lexicon, a: Mention, b: Mention) -> bool:
     return all(w in conj for w in words)
 
 
-def _is_route(doc: _Doc, m: Mention, others: list[Mention]) -> bool:
-    if m.kind not in ("city", "capital"):
+def _is_route(doc: _Doc, m: Mention, places: list[Mention]) -> bool:
+    """A city joined to another by a dash ("Baku–Tbilisi"); ``places`` are the text's
+    city and capital mentions."""
+    if m.kind not in _PLACES:
         return False
-    for o in others:
-        if o is m or o.kind not in ("city", "capital"):
+    for o in places:
+        if o is m:
             continue
         gap = doc.text[o.end:m.start] if o.end <= m.start else doc.text[m.end:o.start]
         if gap.strip() in _DASHES and len(gap) <= 3:
@@ -292,7 +381,7 @@ def _is_route(doc: _Doc, m: Mention, others: list[Mention]) -> bool:
     return False
 
 
-def _exclusion(doc: _Doc, lex: _Lexicon, m: Mention, mentions: list[Mention]) -> str | None:
+def _exclusion(doc: _Doc, lex: _Lexicon, m: Mention, places: list[Mention]) -> str | None:
     """Why a mention does not count, if it does not."""
     if m.start >= doc.refs_start:
         return "only in references"
@@ -308,7 +397,7 @@ def _exclusion(doc: _Doc, lex: _Lexicon, m: Mention, mentions: list[Mention]) ->
     cue = doc.cue_near("birth", i - 4, i, s)
     if cue:
         return f"birthplace ('{cue}')"
-    if _is_route(doc, m, mentions):
+    if _is_route(doc, m, places):
         return "route"
     venue = _venue(doc, lex, m, i, j, s)
     if venue:
@@ -334,8 +423,8 @@ def _venue(doc: _Doc, lex: _Lexicon, m: Mention, i: int, j: int, s: int) -> str 
         locative = True
     if not locative:
         return None
-    for k in range(i - 12, j + 12):
-        if 0 <= k < len(doc.folded) and doc.sent[k] == s and "venue" in doc.cues[k]:
+    for k in doc.tokens_with("venue", i - 12, j + 12):
+        if doc.sent[k] == s:
             return doc.text[doc.spans[k][0]:doc.spans[k][1]]
     return None
 
@@ -430,14 +519,18 @@ def partner_countries(title: str, text: str, *, home: str = "AZ",
     lex = _lexicon()
     home = home.upper()
     doc = _analyse(title, text, lex)
-    mentions = gaz.find(doc.text)
+    if _OTHER_MARKS.search(doc.text):
+        mentions = gaz.find(doc.text)
+    else:  # the gazetteer would cut the text into the same words
+        mentions = gaz.find_words(doc.text, doc.words, doc.spans, doc.folded)
     tallies: dict[str, _Tally] = {}
     for m in mentions:
         tallies.setdefault(m.code, _Tally(m.code)).mentions.append(m)
     # which mentions count
+    places = [m for m in mentions if m.kind in _PLACES]
     for t in tallies.values():
         for m in t.mentions:
-            why = _exclusion(doc, lex, m, mentions)
+            why = _exclusion(doc, lex, m, places)
             if why:
                 if why not in t.excluded:
                     t.excluded.append(why)
@@ -498,6 +591,13 @@ def partner_countries(title: str, text: str, *, home: str = "AZ",
                                    tuple(t.mentions), tuple(reasons)))
     out.sort(key=lambda e: (not e.party, -e.score, e.code))
     return out
+
+
+def prepare(cache_dir: Path | None = None) -> None:
+    """Load the gazetteer (see :func:`load_gazetteer` for ``cache_dir``) and the cue words
+    now, rather than on the first text."""
+    load_gazetteer(cache_dir)
+    _lexicon()
 
 
 def _weak_mentions(gaz: Gazetteer, mentions: Iterable[Mention]) -> set[int]:

@@ -25,9 +25,10 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -271,6 +272,7 @@ class Featurizer:
         self.home = home
         self.domain_ids: tuple[str, ...] = tuple(taxonomy.ids())
         self.names: tuple[str, ...] = BASE_FEATURES
+        self._default_countries = countries is None
         if countries is None:
             from classifiers.countries import partner_countries
 
@@ -280,13 +282,24 @@ class Featurizer:
             countries = _finder
         self._countries = countries
 
+    def prepare(self, cache_dir: Path | None = None) -> None:
+        """Make everything analysing a text needs (the gazetteer, read compiled from
+        ``cache_dir`` when it is there, the cue words, the cue matcher) now rather than
+        on the first text."""
+        if self._default_countries:
+            from classifiers.countries import prepare
+
+            prepare(cache_dir)
+        self.taxonomy.prepare()
+
     def analyse(self, title: str, text: str) -> Analysis:
         body = text[: reference_section_start(text)]
         full = f"{title}\n\n{body}"
         title_end = len(title)
         evidence = tuple(self._countries(title, body))
-        hits = tuple(self.taxonomy.find_cues(full))
-        rel = {k: tuple(v) for k, v in self.taxonomy.find_relevance_cues(full).items()}
+        cues, found = self.taxonomy.scan(full)
+        hits = tuple(cues)
+        rel = {k: tuple(v) for k, v in found.items()}
         engineered = self._engineered(full, title_end, evidence, rel)
         profile = self._profile(full, title_end, evidence, hits, rel)
         idx, val, words = hash_text(full, self.settings)
@@ -361,12 +374,10 @@ class Featurizer:
             if h.domain in index:
                 by_domain.setdefault(index[h.domain], []).append(h)
         top = max(len(v) for v in by_domain.values())
+        shared = _shared_hits(by_domain)
         for i, own in by_domain.items():
-            others = [h for j, v in by_domain.items() if j != i for h in v]
             sentences = {bisect_right(starts, h.start) for h in own}
-            exclusive = sum(
-                1 for h in own if not any(o.start < h.end and h.start < o.end for o in others)
-            )
+            exclusive = sum(1 for h in own if id(h) not in shared)
             out[i] = (
                 math.log1p(len(own)),
                 math.log1p(len({h.term for h in own})),
@@ -377,3 +388,19 @@ class Featurizer:
                 exclusive / len(own),
             )
         return out
+
+
+def _shared_hits(by_domain: Mapping[int, Sequence[CueHit]]) -> set[int]:
+    """The ids of the hits that a hit of another domain overlaps."""
+    flat = sorted((h.start, h.end, i, id(h)) for i, own in by_domain.items() for h in own)
+    starts = [f[0] for f in flat]
+    longest = max((f[1] - f[0] for f in flat), default=0)
+    shared: set[int] = set()
+    for start, end, i, key in flat:
+        # a hit that overlaps this one starts after start - longest and before end
+        for k in range(bisect_right(starts, start - longest), bisect_left(starts, end)):
+            o_start, o_end, j, _ = flat[k]
+            if j != i and o_start < end and start < o_end:
+                shared.add(key)
+                break
+    return shared

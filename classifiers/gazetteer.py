@@ -12,15 +12,28 @@ Built once, lazily (:func:`load_gazetteer`), from three sources:
   (vowel harmony for the Turkic ones, case endings by stem class for the Slavic ones).
 
 Matching is on words: the text is cut into Unicode words, each folded (case, Turkish
-dotted/dotless i, accents), and walked through a trie of word sequences; the longest
-match at each place wins and matches do not overlap.  Scripts written without spaces
-(Chinese, Japanese, Korean, Thai) are matched by substring.
+dotted/dotless i, accents), and looked up in tables of word sequences (one word, or
+several joined, tried from the longest a first word begins); the longest match at each
+place wins and matches do not overlap.  Scripts written without spaces (Chinese,
+Japanese, Korean, Thai) are matched by substring.
+
+Building takes a second or two (123,000 surface forms), so a built gazetteer can be
+saved compiled, as JSON, beside a model (:func:`save_compiled`) and read back in a
+fraction of that (:func:`load_gazetteer` with ``cache_dir``); the file records a digest
+of everything it was built from (:func:`source_key`) and is ignored when that differs.
 """
 
 from __future__ import annotations
 
+import bisect
 import gettext
+import hashlib
+import json
+import logging
+import os
 import re
+import sys
+import tempfile
 import threading
 import tomllib
 import unicodedata
@@ -36,9 +49,15 @@ import pycountry
 from classifiers.errors import GazetteerError
 from classifiers.types import Mention
 
-__all__ = ["Gazetteer", "fold", "load_gazetteer", "tokens"]
+__all__ = ["COMPILED_FILE", "Gazetteer", "fold", "load_gazetteer", "save_compiled", "source_key",
+           "tokens"]
+
+log = logging.getLogger(__name__)
 
 DATA_FILE = "countries.toml"
+#: The compiled gazetteer's file name (beside a saved model) and its format version.
+COMPILED_FILE = "gazetteer.json"
+COMPILED_FORMAT = 1
 
 # ---------------------------------------------------------------- folding and words
 
@@ -58,6 +77,8 @@ _NOSPACE = re.compile(
     "[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af\u0e00-\u0e7f]+"
 )
 _GAP_OK = re.compile(r"[ \t\u00a0\-‐‑–—.]{0,3}")
+_APOSTROPHE = re.compile(f"[{_APOSTROPHES}]")
+_SURFACE_CACHE = 100_000  # surfaces whose entry is kept
 
 
 @lru_cache(maxsize=200_000)
@@ -513,26 +534,93 @@ _FUNCTION_WORDS = frozenset(
 
 
 class Gazetteer:
-    """Country names in many languages, and a fast finder of them in text."""
+    """Country names in many languages, and a fast finder of them in text.
+
+    Word sequences are kept folded, one word in ``_single`` and several joined by single
+    spaces in ``_multi`` (insertion order is priority order: the longest match first,
+    then the earlier entry), each pointing into a small table of distinct entries.
+    """
 
     def __init__(self, entries: Mapping[tuple[str, ...], Entry],
                  names: Mapping[str, tuple[str, ...]],
                  nospace: Mapping[str, Entry]) -> None:
-        self._single: dict[str, Entry] = {}
-        multi: dict[str, list[tuple[tuple[str, ...], Entry]]] = {}
+        table: dict[Entry, int] = {}
+        single: dict[str, int] = {}
+        multi: list[tuple[tuple[str, ...], int]] = []
         for key, entry in entries.items():
+            index = table.setdefault(entry, len(table))
             if len(key) == 1:
-                self._single[key[0]] = entry
+                single[key[0]] = index
             else:
-                multi.setdefault(key[0], []).append((key[1:], entry))
-        self._multi = {k: sorted(v, key=lambda kv: -len(kv[0])) for k, v in multi.items()}
+                multi.append((key, index))
+        # the longest first, then in the order given (a stable sort keeps it)
+        multi.sort(key=lambda kv: -len(kv[0]))
+        lengths: dict[str, list[int]] = {}
+        for key, _ in multi:
+            seen = lengths.setdefault(key[0], [])
+            if not seen or seen[-1] != len(key):
+                seen.append(len(key))
+        ns = {k: table.setdefault(e, len(table)) for k, e in nospace.items()}
+        self._setup(list(table), single, {" ".join(k): i for k, i in multi},
+                    {k: tuple(v) for k, v in lengths.items()}, ns,
+                    {code: tuple(v) for code, v in names.items()})
+
+    def _setup(self, table: list[Entry], single: dict[str, int], multi: dict[str, int],
+               lengths: Mapping[str, tuple[int, ...]], nospace: dict[str, int],
+               names: Mapping[str, tuple[str, ...]]) -> None:
+        self._table = table
+        self._single = single
+        self._multi = multi
+        self._lengths = lengths
+        self._nospace = nospace
         self._names = dict(names)
-        self._nospace = dict(nospace)
-        lengths: dict[str, set[int]] = {}
+        by_first: dict[str, set[int]] = {}
         for k in nospace:
-            lengths.setdefault(k[0], set()).add(len(k))
-        self._nospace_lengths = {c: tuple(sorted(v, reverse=True)) for c, v in lengths.items()}
-        self.size = len(entries) + len(nospace)
+            by_first.setdefault(k[0], set()).add(len(k))
+        self._nospace_lengths = {c: tuple(sorted(v, reverse=True)) for c, v in by_first.items()}
+        self._order: dict[str, int] | None = None
+        self._surfaces: dict[str, Entry | None] = {}  # entry() of surfaces seen, kept
+        self.size = len(single) + len(multi) + len(nospace)
+
+    # -- a compiled form, to skip the build (JSON: it cannot run code when read)
+    def to_json(self, key: str) -> str:
+        """The gazetteer as JSON, recording ``key`` (see :func:`source_key`)."""
+        data = {
+            "format": COMPILED_FORMAT,
+            "key": key,
+            "entries": [[e.code, e.kind, e.case, e.weak, e.person, e.pattern]
+                        for e in self._table],
+            "single": self._single,
+            "multi": self._multi,
+            "lengths": self._lengths,
+            "nospace": self._nospace,
+            "names": self._names,
+        }
+        return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str | bytes, key: str) -> Gazetteer | None:
+        """A gazetteer from :meth:`to_json`'s output; None unless it is whole and its key
+        is ``key`` (the data files or the code changed since it was written)."""
+        try:
+            data = json.loads(text)
+            if data["format"] != COMPILED_FORMAT or data["key"] != key:
+                return None
+            table = [_entry(str(code), str(kind), int(case), bool(weak), bool(person),
+                            str(pattern))
+                     for code, kind, case, weak, person, pattern in data["entries"]]
+            maps = [data[name] for name in ("single", "multi", "nospace")]
+            for mapping in maps:
+                if not isinstance(mapping, dict) or not all(
+                        type(i) is int and 0 <= i < len(table) for i in mapping.values()):
+                    return None
+            lengths = {str(k): tuple(int(n) for n in v) for k, v in data["lengths"].items()}
+            names = {str(k): tuple(str(n) for n in v) for k, v in data["names"].items()}
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return None
+        gaz = cls.__new__(cls)
+        gaz._setup(table, maps[0], maps[1], lengths, maps[2], names)
+        return gaz
 
     # -- public API
     def names(self, code: str) -> tuple[str, ...]:
@@ -541,18 +629,25 @@ class Gazetteer:
 
     def entry(self, surface: str) -> Entry | None:
         """What a matched surface stands for (None if it names nothing)."""
+        try:
+            return self._surfaces[surface]
+        except KeyError:
+            pass
+        entry = self._entry(surface)
+        if len(self._surfaces) >= _SURFACE_CACHE:
+            self._surfaces.clear()
+        self._surfaces[surface] = entry
+        return entry
+
+    def _entry(self, surface: str) -> Entry | None:
         words = _TOKEN.findall(surface)
         if not words:
             return None
         for last in (words[-1], (_split_tail(words[-1]) or (words[-1], ""))[0]):
             key = tuple(fold(w) for w in [*words[:-1], last])
-            if len(key) == 1:
-                entry = self._single.get(key[0])
-            else:
-                entry = next((e for rest, e in self._multi.get(key[0], ()) if rest == key[1:]),
-                             None)
-            if entry is not None:
-                return entry
+            index = (self._single if len(key) == 1 else self._multi).get(" ".join(key))
+            if index is not None:
+                return self._table[index]
         return None
 
     def is_weak(self, surface: str, code: str) -> bool:
@@ -567,22 +662,41 @@ class Gazetteer:
         """Every country mention in ``text``: non-overlapping, the longest match wins."""
         matches = list(_TOKEN.finditer(text))
         words = [m.group() for m in matches]
-        spans = [m.span() for m in matches]
+        return self.find_words(text, words, [m.span() for m in matches],
+                               [fold(w) for w in words])
+
+    def find_words(self, text: str, words: list[str], spans: list[tuple[int, int]],
+                   folded: list[str]) -> list[Mention]:
+        """:meth:`find` on a text already cut into words: ``words`` as this module's
+        :func:`tokens` gives them, their ``spans`` and their :func:`fold`."""
         found: list[Mention] = []
         n = len(words)
         i = 0
-        single, multi = self._single, self._multi
+        single, lengths, table = self._single, self._lengths, self._table
+        gaps: list[bool | None] = [None] * n
+        # the words with an apostrophe inside (only they can carry a suffix: Çin'de)
+        apostrophes: set[int] = set()
+        if n and _APOSTROPHE.search(text):
+            starts = [s for s, _ in spans]
+            for m in _APOSTROPHE.finditer(text):
+                k = bisect.bisect_right(starts, m.start()) - 1
+                if k >= 0 and m.start() < spans[k][1]:
+                    apostrophes.add(k)
         while i < n:
-            first = fold(words[i])
-            best = self._match_multi(text, words, spans, i, multi.get(first))
+            first = folded[i]
+            sizes = lengths.get(first)
+            best = None
+            if sizes is not None:
+                best = self._match_multi(text, words, spans, folded, i, sizes, gaps,
+                                         apostrophes)
             if best is None:
-                entry = single.get(first)
-                if entry is None:
+                index = single.get(first)
+                if index is None and i in apostrophes:
                     split = _split_tail(words[i])
                     if split is not None:
-                        entry = single.get(fold(split[0]))
-                if entry is not None and self._case_ok(entry, text, spans, i, i):
-                    best = (i, entry)
+                        index = single.get(fold(split[0]))
+                if index is not None and self._case_ok(table[index], text, spans, i, i):
+                    best = (i, table[index])
             if best is None:
                 i += 1
                 continue
@@ -596,30 +710,56 @@ class Gazetteer:
         return found
 
     # -- helpers
-    def _match_multi(self, text: str, words: list[str], spans: list[tuple[int, int]], i: int,
-                     options: list[tuple[tuple[str, ...], Entry]] | None,
+    def _match_multi(self, text: str, words: list[str], spans: list[tuple[int, int]],
+                     folded: list[str], i: int, sizes: tuple[int, ...],
+                     gaps: list[bool | None], apostrophes: set[int],
                      ) -> tuple[int, Entry] | None:
-        if not options:
-            return None
+        """The longest word sequence from word ``i`` that names something; its last word
+        may carry an apostrophe suffix (``Saudi Arabia's``)."""
         n = len(words)
-        for rest, entry in options:
-            last = i + len(rest)
+        multi = self._multi
+        reach = i  # gaps[i + 1 .. reach] are known to be fine
+        for size in sizes:
+            last = i + size - 1
             if last >= n:
                 continue
-            ok = True
-            for k, want in enumerate(rest, start=i + 1):
-                if not _GAP_OK.fullmatch(text, spans[k - 1][1], spans[k][0]):
-                    ok = False
+            while reach < last:
+                k = reach + 1
+                ok = gaps[k]
+                if ok is None:
+                    ok = gaps[k] = _GAP_OK.fullmatch(text, spans[k - 1][1], spans[k][0]) \
+                        is not None
+                if not ok:
                     break
-                got = fold(words[k])
-                if got != want:
-                    split = _split_tail(words[k]) if k == last else None
-                    if split is None or fold(split[0]) != want:
-                        ok = False
-                        break
-            if ok and self._case_ok(entry, text, spans, i, last):
-                return last, entry
+                reach = k
+            if reach < last:
+                continue
+            head = " ".join(folded[i:last])
+            key = f"{head} {folded[last]}"
+            options: list[tuple[str, int]] = []
+            index = multi.get(key)
+            if index is not None:
+                options.append((key, index))
+            if last in apostrophes:
+                split = _split_tail(words[last])
+                if split is not None:
+                    stem = fold(split[0])
+                    index = multi.get(f"{head} {stem}") if stem != folded[last] else None
+                    if index is not None:
+                        options.append((f"{head} {stem}", index))
+            if len(options) == 2:  # both: the one given first wins, as in a full scan
+                order = self._priority()
+                options.sort(key=lambda option: order[option[0]])
+            for _, index in options:
+                entry = self._table[index]
+                if self._case_ok(entry, text, spans, i, last):
+                    return last, entry
         return None
+
+    def _priority(self) -> dict[str, int]:
+        if self._order is None:
+            self._order = {k: i for i, k in enumerate(self._multi)}
+        return self._order
 
     @staticmethod
     def _case_ok(entry: Entry, text: str, spans: list[tuple[int, int]], i: int, j: int) -> bool:
@@ -660,9 +800,9 @@ class Gazetteer:
             while k < e:
                 hit = None
                 for length in self._nospace_lengths.get(text[k], ()):
-                    entry = self._nospace.get(text[k:k + length]) if k + length <= e else None
-                    if entry is not None:
-                        hit = (length, entry)
+                    index = self._nospace.get(text[k:k + length]) if k + length <= e else None
+                    if index is not None:
+                        hit = (length, self._table[index])
                         break
                 if hit is None:
                     k += 1
@@ -884,11 +1024,73 @@ _LOCK = threading.Lock()
 _CACHE: list[Gazetteer] = []
 
 
-def load_gazetteer() -> Gazetteer:
-    """The gazetteer, built on first use and cached for the process."""
+def load_gazetteer(cache_dir: Path | str | None = None) -> Gazetteer:
+    """The gazetteer, made on first use and kept for the process.
+
+    Building it takes a second or two; with ``cache_dir`` (a saved model's directory) the
+    compiled form there is read instead when it was made from the same data files and
+    code (:func:`source_key`), and written there after a build (best effort: a read-only
+    directory only costs the build).
+    """
     if _CACHE:
         return _CACHE[0]
     with _LOCK:
         if not _CACHE:
-            _CACHE.append(build_gazetteer())
+            _CACHE.append(_load_or_build(None if cache_dir is None else Path(cache_dir)))
     return _CACHE[0]
+
+
+def save_compiled(directory: Path | str) -> Path:
+    """Write the process's gazetteer, compiled, into ``directory``; return the file."""
+    path = Path(directory) / COMPILED_FILE
+    _write_atomic(path, load_gazetteer().to_json(source_key()))
+    return path
+
+
+@cache
+def source_key() -> str:
+    """A digest of everything the gazetteer is built from: this module's code, the data
+    file, pycountry's translations of country names and the Unicode version."""
+    h = hashlib.sha256(f"{COMPILED_FORMAT}|{unicodedata.unidata_version}|"
+                       f"{sys.version_info[:2]}".encode())
+    try:
+        h.update(Path(__file__).read_bytes())
+    except OSError:  # pragma: no cover - no source beside the bytecode
+        h.update(b"no source")
+    h.update(resources.files("classifiers").joinpath("data", DATA_FILE).read_bytes())
+    for locale, _ in _locales():
+        mo = Path(pycountry.LOCALES_DIR) / locale / "LC_MESSAGES" / "iso3166-1.mo"
+        h.update(locale.encode())
+        if mo.is_file():
+            h.update(hashlib.sha256(mo.read_bytes()).digest())
+    return h.hexdigest()
+
+
+def _load_or_build(cache_dir: Path | None) -> Gazetteer:
+    if cache_dir is None:
+        return build_gazetteer()
+    path = cache_dir / COMPILED_FILE
+    key = source_key()
+    try:
+        gaz = Gazetteer.from_json(path.read_bytes(), key)
+    except OSError:
+        gaz = None
+    if gaz is not None:
+        return gaz
+    gaz = build_gazetteer()
+    try:
+        _write_atomic(path, gaz.to_json(key))
+    except OSError as exc:
+        log.info("could not write the compiled gazetteer to %s: %s", path, exc)
+    return gaz
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        Path(tmp).replace(path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

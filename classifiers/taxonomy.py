@@ -21,7 +21,6 @@ import hashlib
 import json
 import re
 import tomllib
-from bisect import bisect_right
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from importlib import resources
@@ -73,6 +72,7 @@ MIN_RELEVANCE_CUES = 15
 
 SCHEMA = 1
 _MIN_STEM = 3  # letters of a stem in a first word (later words of a phrase: 2)
+_WORD_CACHE = 200_000  # distinct words whose matching terms a matcher keeps
 _TOP_KEYS = ("schema", "domains", "relevance")
 _DOMAIN_KEYS = ("label", "description", "cues")
 _LANGUAGE = re.compile(r"[a-z]{2}")
@@ -171,23 +171,44 @@ class Taxonomy:
             found[hit.domain].append(hit)
         return found
 
+    def prepare(self) -> None:
+        """Index the cue terms for :meth:`scan` now, rather than on the first text."""
+        _ = self._matcher
+
+    def scan(self, text: str) -> tuple[list[CueHit], dict[str, list[CueHit]]]:
+        """:meth:`find_cues` and :meth:`find_relevance_cues` of ``text`` in one pass."""
+        cues: list[CueHit] = []
+        found: dict[str, list[CueHit]] = {kind: [] for kind in self.relevance}
+        for hit in self._matcher.find(text):
+            kind = found.get(hit.domain)
+            if kind is None:
+                cues.append(hit)
+            else:
+                kind.append(hit)
+        return cues, found
+
     @functools.cached_property
     def _domain_matcher(self) -> _Matcher:
-        return _Matcher(
-            _parse_term(term, group=domain.id)
-            for domain in self.domains
-            for terms in domain.cues.values()
-            for term in terms
-        )
+        return _Matcher(self._terms(domains=True))
 
     @functools.cached_property
     def _relevance_matcher(self) -> _Matcher:
-        return _Matcher(
-            _parse_term(term, group=kind)
-            for kind, languages in self.relevance.items()
-            for terms in languages.values()
-            for term in terms
-        )
+        return _Matcher(self._terms(relevance=True))
+
+    @functools.cached_property
+    def _matcher(self) -> _Matcher:
+        """Domains and relevance kinds together (their ids differ)."""
+        return _Matcher(self._terms(domains=True, relevance=True))
+
+    def _terms(self, *, domains: bool = False, relevance: bool = False) -> list[_Term]:
+        terms: list[_Term] = []
+        if domains:
+            terms += [_parse_term(term, group=domain.id) for domain in self.domains
+                      for terms_ in domain.cues.values() for term in terms_]
+        if relevance:
+            terms += [_parse_term(term, group=kind) for kind, languages in self.relevance.items()
+                      for terms_ in languages.values() for term in terms_]
+        return terms
 
 
 def load_taxonomy(path: Path | None = None) -> Taxonomy:
@@ -388,29 +409,52 @@ def _parse_term(raw: str, *, group: str) -> _Term:
     return _Term(raw, group, negative, tuple(words), "")
 
 
-@dataclass(frozen=True, slots=True)
-class _Candidate:
-    group: str
-    start: int
-    end: int
-    term: _Term
+# A candidate hit: (group index, start, -end, positive, sequence number, term): sorted
+# as tuples, the order _select needs (a tie keeps the order found).
+_Candidate = tuple[int, int, int, bool, int, _Term]
 
 
-def _word_matches(word: _Word, token: str) -> bool:
-    if word.prefix:
-        return token.startswith(word.text)
-    return token == word.text
+_RANKS = 1 << 20  # candidates of one word are ranked below this (more terms than that: none)
+_Ranked = tuple[int, bool, int, _Term]  # group index, positive, rank among the word's terms
+
+
+class _Start:
+    """The terms one word begins, in matching order: one-word terms, and phrases by their
+    second word (exact, or the first two letters of a ``stem*``)."""
+
+    __slots__ = ("by_second", "by_stem", "empty", "phrases", "single")
+
+    def __init__(self, groups: Mapping[str, int], terms: list[_Term]) -> None:
+        self.single: list[_Ranked] = []
+        self.by_second: dict[str, list[_Ranked]] = {}
+        self.by_stem: dict[str, list[_Ranked]] = {}
+        for order, term in enumerate(terms):
+            ranked = (groups[term.group], not term.negative, order, term)
+            if len(term.words) == 1:
+                self.single.append(ranked)
+                continue
+            second = term.words[1]
+            table = self.by_stem if second.prefix else self.by_second
+            table.setdefault(second.text[:2] if second.prefix else second.text, []).append(ranked)
+        self.phrases = bool(self.by_second or self.by_stem)
+        self.empty = not (self.single or self.phrases)
 
 
 class _Matcher:
-    """All terms of one family (domains or relevance kinds), indexed once for fast lookup."""
+    """All terms of one family (domains or relevance kinds), indexed once for fast lookup.
+
+    The terms a word can begin are worked out once per distinct word and kept (up to
+    ``_WORD_CACHE`` words): exact first words, then ``stem*`` prefixes, then ``*stem``
+    suffixes (the longest stem first).
+    """
 
     def __init__(self, terms: Iterable[_Term]) -> None:
         self._exact: dict[str, list[_Term]] = {}
         self._prefix: dict[str, list[_Term]] = {}  # first _MIN_STEM letters -> terms
-        self._inner: dict[str, list[_Term]] = {}  # first letter -> terms whose stem has '*' before
+        self._inner: list[_Term] = []  # terms whose first stem has '*' before it
         self._anywhere: dict[str, list[_Term]] = {}  # first letter -> CJK terms
         self._groups: dict[str, int] = {}
+        self._words: dict[str, _Start] = {}
         for term in terms:
             self._groups.setdefault(term.group, len(self._groups))
             if term.anywhere:
@@ -418,82 +462,98 @@ class _Matcher:
                 continue
             first = term.words[0]
             if first.suffix:
-                self._inner.setdefault(first.text[0], []).append(term)
+                self._inner.append(term)
             elif first.prefix:
                 self._prefix.setdefault(first.text[:_MIN_STEM], []).append(term)
             else:
                 self._exact.setdefault(first.text, []).append(term)
+        self._inner.sort(key=lambda term: -len(term.words[0].text))
+
+    def _starting(self, token: str) -> _Start:
+        """The terms whose first word matches ``token``, kept for the next time."""
+        start = self._words.get(token)
+        if start is not None:
+            return start
+        terms = list(self._exact.get(token, ()))
+        terms += [term for term in self._prefix.get(token[:_MIN_STEM], ())
+                  if token.startswith(term.words[0].text)]
+        for term in self._inner:
+            first = term.words[0]
+            if (first.text in token) if first.prefix else token.endswith(first.text):
+                terms.append(term)
+        start = _Start(self._groups, terms)
+        if len(self._words) >= _WORD_CACHE:
+            self._words.clear()
+        self._words[token] = start
+        return start
 
     def find(self, text: str) -> list[CueHit]:
         folded = fold(text)
-        spans: list[tuple[int, int]] = []
-        tokens: list[str] = []
-        for match in _TOKEN.finditer(folded):
-            spans.append(match.span())
-            tokens.append(match.group())
+        tokens: list[str] = _TOKEN.findall(folded)
+        matches = list(_TOKEN.finditer(folded))  # spans only where a term starts
         found: list[_Candidate] = []
+        n = len(tokens)
+        gaps: list[bool | None] = [None] * n  # whether a phrase may go on into word k
 
-        def extend(term: _Term, first: int) -> None:
-            last = first
-            for word in term.words[1:]:
-                if last + 1 >= len(spans):
-                    return
-                if not _GAP.fullmatch(folded, spans[last][1], spans[last + 1][0]):
-                    return
-                last += 1
-                if not _word_matches(word, tokens[last]):
-                    return
-            found.append(_Candidate(term.group, spans[first][0], spans[last][1], term))
+        def gap(k: int) -> bool:
+            ok = gaps[k]
+            if ok is None:
+                ok = gaps[k] = _GAP.fullmatch(folded, matches[k - 1].end(),
+                                              matches[k].start()) is not None
+            return ok
 
-        exact, prefix = self._exact, self._prefix
+        known = self._words.get
         for index, token in enumerate(tokens):
-            if token in exact:
-                for term in exact[token]:
-                    extend(term, index)
-            key = token[:_MIN_STEM]
-            if key in prefix:
-                for term in prefix[key]:
-                    if token.startswith(term.words[0].text):
-                        extend(term, index)
-        if not (self._inner or self._anywhere) or not spans:
-            return self._select(found)
-        letters = set(folded)
-        starts = [start for start, _ in spans]
-        for letter in letters.intersection(self._inner):
-            for term in self._inner[letter]:
-                first = term.words[0]
-                at = folded.find(first.text)
-                while at >= 0:
-                    index = bisect_right(starts, at) - 1
-                    end = at + len(first.text)
-                    if (
-                        index >= 0
-                        and end <= spans[index][1]
-                        and (first.prefix or end == spans[index][1])
-                    ):
-                        extend(term, index)
-                    at = folded.find(first.text, at + 1)
-        for letter in letters.intersection(self._anywhere):
-            for term in self._anywhere[letter]:
-                at = folded.find(term.anywhere)
-                while at >= 0:
-                    found.append(_Candidate(term.group, at, at + len(term.anywhere), term))
-                    at = folded.find(term.anywhere, at + 1)
+            start = known(token) or self._starting(token)
+            if start.empty:
+                continue
+            begin, end = matches[index].span()
+            rank = index * _RANKS
+            for group, positive, order, term in start.single:
+                found.append((group, begin, -end, positive, rank + order, term))
+            if not start.phrases or index + 1 >= n or not gap(index + 1):
+                continue
+            second = tokens[index + 1]
+            phrases = [*start.by_second.get(second, ()),
+                       *(p for p in start.by_stem.get(second[:2], ())
+                         if second.startswith(p[3].words[1].text))]
+            for group, positive, order, term in phrases:
+                last = index + 1
+                for word in term.words[2:]:
+                    if last + 1 >= n or not gap(last + 1):
+                        break
+                    last += 1
+                    if not (tokens[last].startswith(word.text) if word.prefix
+                            else tokens[last] == word.text):
+                        break
+                else:
+                    found.append((group, begin, -matches[last].end(), positive, rank + order,
+                                  term))
+        if self._anywhere and tokens:
+            rank = n * _RANKS
+            for letter in set(folded).intersection(self._anywhere):
+                for term in self._anywhere[letter]:
+                    at = folded.find(term.anywhere)
+                    group = self._groups[term.group]
+                    while at >= 0:
+                        found.append((group, at, -at - len(term.anywhere), not term.negative,
+                                      rank + len(found), term))
+                        at = folded.find(term.anywhere, at + 1)
         return self._select(found)
 
     def _select(self, found: list[_Candidate]) -> list[CueHit]:
         """Per group, leftmost-longest without overlap; an exclusion ('!') wins and hides."""
-        found.sort(key=lambda c: (self._groups[c.group], c.start, -c.end, not c.term.negative))
-        hits: list[CueHit] = []
-        group, reach = "", -1
-        for cand in found:
-            if cand.group != group:
-                group, reach = cand.group, -1
-            if cand.start < reach:
+        found.sort()
+        kept: list[tuple[int, int, int, str]] = []
+        group, reach = -1, -1
+        for index, start, end, positive, _, term in found:
+            if index != group:
+                group, reach = index, -1
+            if start < reach:
                 continue
-            reach = cand.end
-            if not cand.term.negative:
-                hits.append(CueHit(cand.group, cand.term.raw, cand.start, cand.end))
-        order = self._groups
-        hits.sort(key=lambda h: (h.start, h.end, order[h.domain]))
-        return hits
+            reach = -end
+            if positive:
+                kept.append((start, -end, index, term.raw))
+        kept.sort()
+        names = list(self._groups)
+        return [CueHit(names[index], raw, start, end) for start, end, index, raw in kept]
