@@ -30,7 +30,7 @@ from classifiers import (
 from classifiers.evaluation import score
 from classifiers.examples import build_examples
 from classifiers.features import FeatureSettings, Featurizer, hash_text, normalise
-from classifiers.persistence import SIDECAR, WEIGHTS
+from classifiers.persistence import COMPILED_FILE, SIDECAR, WEIGHTS
 from classifiers.taxonomy import load_taxonomy
 
 # (document, relevant, countries, a domain that must be among the tags)
@@ -229,7 +229,9 @@ def test_save_load_round_trip_gives_identical_predictions(
 
 
 def test_no_pickle_is_ever_written(saved: Path) -> None:
-    assert sorted(p.name for p in saved.iterdir()) == [SIDECAR, WEIGHTS]
+    # the model's two files, and the compiled gazetteer (plain JSON) as a cache
+    assert sorted(p.name for p in saved.iterdir()) == [COMPILED_FILE, SIDECAR, WEIGHTS]
+    assert isinstance(json.loads((saved / COMPILED_FILE).read_text(encoding="utf-8")), dict)
     with zipfile.ZipFile(saved / WEIGHTS) as z:
         names = z.namelist()
         assert names and all(n.endswith(".npy") for n in names)

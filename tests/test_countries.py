@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import ast
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +17,8 @@ from classifiers.countries import (
     party_codes,
 )
 from classifiers.types import CountryEvidence
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -333,3 +339,83 @@ def test_invalid_data_raises_gazetteer_error(monkeypatch: pytest.MonkeyPatch) ->
         monkeypatch.setattr(gazetteer, "_read_toml", lambda name, bad=bad: bad)
         with pytest.raises(GazetteerError):
             gazetteer.build_gazetteer()
+
+
+# ---------------------------------------------------------------- the compiled gazetteer
+
+SAMPLES = [
+    "South Korea, North Korean doctors, Papua New Guinea, Equatorial Guinea",
+    "Xinjiang Medical University signed with Ankara City Hospital in Saudi Arabia's capital",
+    "Toplantı ABD'nin ve Rusya'nın katılımıyla Çin'de, Türkiye’nin Kazakistan’da",
+    "Azərbaycan–Türkiyə, Çinlə, Daşkənddə, İsraillə; Министр Узбекистана в Ташкенте",
+    "همکاری چین و ازبکستان در تاشکند; 中国和乌兹别克斯坦的合作; საქართველოში",
+    "Michael Jordan and Jordan's ministry; the clinic in Georgia (Tbilisi), Sofia",
+]
+
+
+def test_the_compiled_gazetteer_finds_what_the_built_one_does(gaz: Gazetteer) -> None:
+    from classifiers.gazetteer import source_key
+
+    key = source_key()
+    compiled = Gazetteer.from_json(gaz.to_json(key), key)
+    assert compiled is not None and compiled.size == gaz.size > 100_000
+    for text in SAMPLES:
+        assert compiled.find(text) == gaz.find(text), text
+    assert compiled.codes() == gaz.codes() and compiled.names("TR") == gaz.names("TR")
+    assert compiled.is_weak("Sofia", "BG") == gaz.is_weak("Sofia", "BG")
+
+
+def test_a_stale_or_broken_compiled_gazetteer_is_not_used(gaz: Gazetteer) -> None:
+    from classifiers.gazetteer import source_key
+
+    text = gaz.to_json(source_key())
+    assert Gazetteer.from_json(text, "another key") is None  # data or code changed
+    assert Gazetteer.from_json(text[: len(text) // 2], source_key()) is None  # cut short
+    assert Gazetteer.from_json(b"\x80\x03not json", source_key()) is None
+    assert Gazetteer.from_json(text.replace('"single":{', '"single":{"x":99999999,', 1),
+                               source_key()) is None  # an entry out of range
+
+
+def test_the_key_follows_the_data_files(monkeypatch: pytest.MonkeyPatch) -> None:
+    from classifiers import gazetteer
+
+    before = gazetteer.source_key()
+    assert before == gazetteer.source_key() and len(before) == 64
+    monkeypatch.setattr(gazetteer, "DATA_FILE", "countries_cues.toml")  # other bytes
+    gazetteer.source_key.cache_clear()
+    try:
+        assert gazetteer.source_key() != before
+    finally:
+        monkeypatch.undo()
+        gazetteer.source_key.cache_clear()
+    assert gazetteer.source_key() == before
+
+
+def test_a_new_process_reads_the_compiled_gazetteer_and_rebuilds_a_stale_one(
+    gaz: Gazetteer, tmp_path: Path
+) -> None:
+    from classifiers.gazetteer import COMPILED_FILE, save_compiled
+
+    path = save_compiled(tmp_path)
+    assert path == tmp_path / COMPILED_FILE
+    code = (
+        "import sys, time\n"
+        "from classifiers.gazetteer import load_gazetteer\n"
+        "t = time.process_time()\n"
+        "g = load_gazetteer(sys.argv[1])\n"
+        "print(time.process_time() - t, [m.code for m in g.find(sys.argv[2])])\n"
+    )
+    text = "Azerbaijan and Türkiye signed with Uzbekistan's ministry in Tashkent"
+
+    def run() -> tuple[float, list[str]]:
+        out = subprocess.run([sys.executable, "-c", code, str(tmp_path), text], check=True,
+                             capture_output=True, text=True, cwd=ROOT).stdout.split(" ", 1)
+        return float(out[0]), ast.literal_eval(out[1])
+
+    seconds, codes = run()
+    assert codes == [m.code for m in gaz.find(text)] == ["AZ", "TR", "UZ", "UZ"]
+    print(f"\ncompiled gazetteer read in {seconds:.2f} s of CPU")
+    stale = path.read_text(encoding="utf-8").replace('"key":"', '"key":"0', 1)
+    path.write_text(stale, encoding="utf-8")
+    assert run()[1] == codes  # built afresh, and written back
+    assert path.read_text(encoding="utf-8") != stale
