@@ -117,7 +117,8 @@ PUBLIC = {
                        "StorageError"},
     "monitor.config": {"AlertRule", "AlertSettings", "ChannelSettings", "ClassifierSettings",
                        "DedupeSettings", "DigestSettings", "FetchSettings", "ItemFilter",
-                       "MailSettings", "ScheduleSettings", "Settings", "check_source_spec",
+                       "MailSettings", "ScheduleSettings", "Settings", "WebSettings", "WebUser",
+                       "check_source_spec",
                        "default_sources", "load_settings"},
     "monitor.pipeline": {"Analysis", "Pipeline", "analyse_page", "spec_to_create"},
     "classifiers": {

@@ -106,6 +106,7 @@ app.add_typer(notify.alerts_app, name="alerts")
 app.add_typer(notify.digest_app, name="digest")
 app.add_typer(label.labels_app, name="labels")
 __commands__ = (run, demo, classify, label)
+from monitor.cli import serve  # noqa: E402, F401  (the labeling web page)
 
 
 def main() -> None:

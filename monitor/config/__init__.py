@@ -7,7 +7,8 @@ Where settings come from, later ones winning:
 3. the environment: ``MONITOR_DATABASE_URL``, ``MONITOR_DATA_DIR``,
    ``MONITOR_HOME_COUNTRY``, ``MONITOR_USER_AGENT``, ``MONITOR_ALLOW_HOSTS``
    (comma-separated hosts, addresses or networks that may be private),
-   ``MONITOR_SMTP_HOST``, ``MONITOR_SMTP_USERNAME``, ``MONITOR_SMTP_PASSWORD``.
+   ``MONITOR_SMTP_HOST``, ``MONITOR_SMTP_USERNAME``, ``MONITOR_SMTP_PASSWORD``,
+   ``MONITOR_WEB_USERS`` (``name:hash,name:hash``), ``MONITOR_WEB_SECRET_KEY``.
 
 Only :mod:`monitor.config.loading` reads the environment, and nothing is read at
 import time: call :func:`load_settings`.
@@ -28,6 +29,8 @@ from monitor.config.settings import (
     MailSettings,
     ScheduleSettings,
     Settings,
+    WebSettings,
+    WebUser,
 )
 
 __all__ = [
@@ -42,6 +45,8 @@ __all__ = [
     "MailSettings",
     "ScheduleSettings",
     "Settings",
+    "WebSettings",
+    "WebUser",
     "check_source_spec",
     "default_sources",
     "load_settings",

@@ -28,6 +28,8 @@ from monitor.config.settings import (
     MailSettings,
     ScheduleSettings,
     Settings,
+    WebSettings,
+    WebUser,
 )
 from monitor.errors import ConfigError
 from monitor.types import SourceSpec
@@ -113,7 +115,35 @@ def _apply_env(settings: Settings, env: Mapping[str, str]) -> Settings:
         mail_changes["password"] = env["MONITOR_SMTP_PASSWORD"]
     if mail_changes:
         changes["mail"] = dataclasses.replace(settings.mail, **mail_changes)
+    web = _web_env(settings.web, env)
+    if web is not settings.web:
+        changes["web"] = web
     return dataclasses.replace(settings, **changes) if changes else settings
+
+
+def _web_env(web: WebSettings, env: Mapping[str, str]) -> WebSettings:
+    """``MONITOR_WEB_USERS`` (``name:hash,name:hash``; a name given there replaces the
+    file's user of that name) and ``MONITOR_WEB_SECRET_KEY``."""
+    changes: dict[str, Any] = {}
+    if env.get("MONITOR_WEB_USERS"):
+        users = {u.name: u for u in web.users}
+        for n, entry in enumerate(env["MONITOR_WEB_USERS"].split(",")):
+            if not entry.strip():
+                continue
+            name, sep, hashed = entry.strip().partition(":")
+            if not sep:
+                raise ConfigError(f"entry {n + 1} must be name:hash", key="MONITOR_WEB_USERS")
+            user = WebUser(name=name.strip(), password_hash=hashed.strip())
+            problem = _web_user_problem(user)
+            if problem:
+                raise ConfigError(f"entry {n + 1}: {problem}", key="MONITOR_WEB_USERS")
+            users[user.name] = user
+        changes["users"] = tuple(users.values())
+    if env.get("MONITOR_WEB_SECRET_KEY"):
+        if len(env["MONITOR_WEB_SECRET_KEY"]) < 32:
+            raise ConfigError("must be at least 32 characters", key="MONITOR_WEB_SECRET_KEY")
+        changes["secret_key"] = env["MONITOR_WEB_SECRET_KEY"]
+    return dataclasses.replace(web, **changes) if changes else web
 
 
 def check_source_spec(spec: SourceSpec) -> None:
@@ -195,6 +225,9 @@ _NAME_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,79}")
 _NOT_IN_FILES = {"config_path", "password"}  # the password comes from the environment only
 _EMAIL_RE = re.compile(r"[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+|[^@\s<>,;\"]+@localhost")
 _TIME_RE = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
+_USER_RE = re.compile(r"[^\s:,]{1,100}")
+_B64 = r"[A-Za-z0-9+/]+={0,2}"
+_SCRYPT_RE = re.compile(rf"scrypt\$\d{{1,10}}\$\d{{1,3}}\$\d{{1,3}}\${_B64}\${_B64}")
 
 
 def _check(obj: Any, key: str, text: str, path: str | None) -> None:
@@ -241,6 +274,8 @@ def _check(obj: Any, key: str, text: str, path: str | None) -> None:
         fail("near_duplicate_threshold", "must be in (0, 1]")
     elif isinstance(obj, MailSettings | ChannelSettings | AlertSettings | ItemFilter):
         _check_notify(obj, fail)
+    elif isinstance(obj, WebSettings | WebUser):
+        _check_web(obj, fail)
     if isinstance(obj, Settings):
         _check_references(obj, fail)
 
@@ -314,6 +349,37 @@ def _check_filter(obj: ItemFilter, fail: Any) -> None:
         _check_addresses(obj.to, "to", fail)
         if obj.max_items < 1 or obj.first_hours <= 0:
             fail("max_items", "max_items and first_hours must be greater than 0")
+
+
+def _web_user_problem(user: WebUser) -> str:
+    if not _USER_RE.fullmatch(user.name):
+        return "a user name is 1-100 characters with no spaces, ':' or ','"
+    if not _SCRYPT_RE.fullmatch(user.password_hash):
+        return (f"user {user.name!r}: password_hash must be scrypt$N$r$p$salt$hash as "
+                "`python -m monitor serve --hash-password` prints it")
+    return ""
+
+
+def _check_web(obj: WebSettings | WebUser, fail: Any) -> None:
+    """Rules for the web page and its users."""
+    if isinstance(obj, WebUser):
+        problem = _web_user_problem(obj)
+        if problem:
+            fail("password_hash" if "password_hash" in problem else "name", problem)
+        return
+    if not obj.host.strip() or any(c.isspace() for c in obj.host):
+        fail("host", "must be an address or host name such as 127.0.0.1")
+    if not 0 < obj.port < 65536:
+        fail("port", "must be a TCP port, 1-65535")
+    if obj.secret_key and len(obj.secret_key) < 32:
+        fail("secret_key", "must be at least 32 characters (or empty: made and kept in "
+             "data_dir)")
+    if obj.session_hours <= 0:
+        fail("session_hours", "must be greater than 0")
+    names = [u.name for u in obj.users]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        fail("users", f"duplicate user names: {', '.join(dupes)}")
 
 
 def _check_addresses(addresses: tuple[str, ...], name: str, fail: Any) -> None:

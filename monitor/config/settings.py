@@ -16,6 +16,11 @@ The file's layout (every key optional)::
     [classifier]  # see ClassifierSettings
     [mail]     # see MailSettings (the SMTP server; credentials from the environment)
     [alerts]   # see AlertSettings
+    [web]      # see WebSettings (``python -m monitor serve``)
+
+    [[web.users]]                          # see WebUser; or MONITOR_WEB_USERS
+    name = "aysel"
+    password_hash = "scrypt$32768$8$1$..."  # from ``python -m monitor serve --hash-password``
 
     [[channels]]                           # see ChannelSettings
     name = "analysts"
@@ -62,6 +67,8 @@ __all__ = [
     "MailSettings",
     "ScheduleSettings",
     "Settings",
+    "WebSettings",
+    "WebUser",
 ]
 
 USER_AGENT = (
@@ -268,6 +275,44 @@ class DigestSettings(ItemFilter):
 
 
 @dataclass(frozen=True, slots=True)
+class WebUser:
+    """One person who may log in to the web page (and labels under this name)."""
+
+    #: Login and annotator name: 1-100 characters, no ``:`` or ``,`` and no spaces.
+    name: str = ""
+    #: ``scrypt$N$r$p$salt$hash`` (base64) as ``python -m monitor serve --hash-password``
+    #: prints it; never the password itself.
+    password_hash: str = field(default="", repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class WebSettings:
+    """The labeling web page (``python -m monitor serve``).
+
+    Bound to a loopback address it needs no login (unless ``require_login``); bound to
+    any other address it refuses to start without ``users``. Users may also come from
+    ``MONITOR_WEB_USERS`` (``name:hash,name:hash``), the secret from
+    ``MONITOR_WEB_SECRET_KEY``.
+    """
+
+    #: Address to bind; anything but loopback (127.0.0.0/8, ::1, localhost) needs a login.
+    host: str = "127.0.0.1"
+    #: TCP port.
+    port: int = 8470
+    #: Ask for a login even on a loopback address (a machine shared by several people).
+    require_login: bool = False
+    #: Who may log in.
+    users: tuple[WebUser, ...] = ()
+    #: Signs the session cookie (at least 32 characters); empty means a random key made
+    #: once and kept in ``<data_dir>/web-secret-key``.
+    secret_key: str = field(default="", repr=False)
+    #: A login lasts this many hours.
+    session_hours: float = 12.0
+    #: Send the session cookie over HTTPS only (behind a TLS reverse proxy).
+    secure_cookies: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """All settings of one service instance."""
 
@@ -287,6 +332,7 @@ class Settings:
     alerts: AlertSettings = field(default_factory=AlertSettings)
     channels: tuple[ChannelSettings, ...] = ()
     digests: tuple[DigestSettings, ...] = ()
+    web: WebSettings = field(default_factory=WebSettings)
     #: Sources declared in the file (the defaults are added unless switched off).
     sources: tuple[SourceSpec, ...] = ()
     #: The file these settings were read from, if any.
