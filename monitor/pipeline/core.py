@@ -127,19 +127,30 @@ class Pipeline(SourceUnit, ItemUnit, LabelUnit, NotifyUnit):
         including those a previous, interrupted pass left behind, tagging the stored
         items batch by batch meanwhile.
 
-        The extraction processes and the classifier's model start loading first, in
-        the background, while the feeds download."""
-        self.start_workers()
-        self.load_model_ahead()
+        As soon as there are items to process (left pending, or new in the first
+        source that has some), the extraction processes and the classifier's model
+        start loading in the background, while the other feeds download; a pass
+        that finds nothing new starts neither."""
+        started = False
+        if self.pending(limit=1):
+            started = self._start_ahead()
         sources = []
         for result in self.update_sources(self.due(all_sources=all_sources), progress=progress):
             sources.append(result)
             if on_source:
                 on_source(result)
+            if not started and result.value is not None and result.value.new_items:
+                started = self._start_ahead()
         items = tuple(self.tag_while_storing(self.process_items(self.pending(),
                                                                 progress=progress)))
         self.classify_quietly()  # the last, partial batch
+        self.wait_for_model()
         return RunReport(sources=tuple(sources), items=items)
+
+    def _start_ahead(self) -> bool:
+        self.start_workers()
+        self.load_model_ahead()
+        return True
 
     def _names(self, ids: list[int]) -> dict[int, str]:
         with session_scope(self.engine) as session:
