@@ -158,7 +158,7 @@ def test_alert_and_digest_sections_load_and_smtp_secrets_come_from_the_environme
 
 @pytest.mark.parametrize(("change", "key", "message"), [
     (('host = "smtp.example.org"', 'host = "x"\npassword = "p"'), "mail.password",
-     "unknown key"),
+     "MONITOR_SMTP_PASSWORD"),
     (('channels = ["desk"]', 'channels = ["nope"]'), "alerts.rules[0].channels",
      "no channel named 'nope'"),
     (('domains = ["cardiology"]', 'domains = ["heart"]'), "alerts.rules[0].domains",

@@ -169,6 +169,8 @@ def _build(cls: type[Any], data: Any, key: str, text: str, path: str | None) -> 
     kwargs: dict[str, Any] = {}
     for name, value in data.items():
         sub = f"{key}.{name}" if key else name
+        if name == "password" and cls is MailSettings:
+            raise _error("not allowed in a file: set MONITOR_SMTP_PASSWORD", sub, text, path)
         if name not in fields:
             known = ", ".join(sorted(fields))
             raise _error(f"unknown key (known: {known})", sub, text, path)
