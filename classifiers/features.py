@@ -161,7 +161,12 @@ def _block(buckets: IntArray, weight: float) -> tuple[IntArray, FloatArray]:
 def hash_text(text: str, settings: FeatureSettings) -> tuple[IntArray, FloatArray, IntArray]:
     """The hashed features of ``text``: sorted bucket indices, their values, and the
     unigram bucket of each word in order (for evidence)."""
-    codes = _codes(normalise(text))
+    return _hash_normalised(normalise(text), settings)
+
+
+def _hash_normalised(norm: str, settings: FeatureSettings,
+                     ) -> tuple[IntArray, FloatArray, IntArray]:
+    codes = _codes(norm)
     n = settings.n_features
     cidx, cval = _block(_char_buckets(codes, *settings.char_ngrams, n), settings.char_weight)
     lo, hi = settings.word_ngrams
@@ -251,6 +256,7 @@ class Analysis:
     hashed_val: FloatArray
     word_buckets: IntArray  # the unigram bucket of each word, in order
     parties: tuple[str, ...] = field(default=())
+    normalised: str = ""  # normalise(full_text), when kept
 
 
 CountryFinder = Callable[[str, str], Sequence[CountryEvidence]]
@@ -302,10 +308,11 @@ class Featurizer:
         rel = {k: tuple(v) for k, v in found.items()}
         engineered = self._engineered(full, title_end, evidence, rel)
         profile = self._profile(full, title_end, evidence, hits, rel)
-        idx, val, words = hash_text(full, self.settings)
+        norm = normalise(full)
+        idx, val, words = _hash_normalised(norm, self.settings)
         parties = tuple(sorted(e.code for e in evidence if e.party and e.code != self.home))
         return Analysis(full, title_end, evidence, hits, rel, engineered, profile, idx, val,
-                        words, parties)
+                        words, parties, norm)
 
     def _engineered(
         self,

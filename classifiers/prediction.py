@@ -197,11 +197,7 @@ class Classifier:
         for doc in docs:
             analysis = self.featurizer.analyse(doc.title, doc.text)
             prediction, _ = self._decide(doc.id, analysis)
-            evidence = {
-                tag: tuple(dict.fromkeys(e.text for e in items))
-                for tag, items in self._evidence(analysis, prediction, positions=False).items()
-            }
-            out.append(_with_evidence(prediction, evidence))
+            out.append(_with_evidence(prediction, self._evidence_texts(analysis, prediction)))
         return out
 
     def predict_one(self, doc: Document) -> Prediction:
@@ -246,7 +242,7 @@ class Classifier:
             score = np.stack([self.weights.hashed[word_feature_buckets(k, self.settings)]
                               .mean(axis=0) for k in keys])
         else:
-            words = normalise(analysis.full_text).split()
+            words = (analysis.normalised or normalise(analysis.full_text)).split()
             buckets, at = np.unique(analysis.word_buckets, return_index=True)
             keep = [i for i, j in enumerate(at) if len(words[j]) >= _MIN_WORD_LEN]
             spans = [(words[at[i]], -1, -1) for i in keep]
@@ -260,6 +256,27 @@ class Classifier:
             floor = max(float(col[order[0]]) * _WORD_SHARE, 1e-6) if order.size else 1.0
             out[label] = [Evidence("term", spans[i][0], spans[i][1], spans[i][2],
                                    round(float(col[i]), 4)) for i in order if col[i] >= floor]
+        return out
+
+    def _evidence_texts(self, analysis: Analysis, prediction: Prediction,
+                        ) -> dict[str, tuple[str, ...]]:
+        """The texts of :meth:`_evidence` without positions, each once, in its order."""
+        index = {d: i + 1 for i, d in enumerate(self.domain_ids)}
+        words = self._word_weights(analysis, [0] + [index[d] for d in prediction.domains],
+                                   positions=False)
+        full = analysis.full_text
+        out: dict[str, tuple[str, ...]] = {}
+        if prediction.relevant:
+            rel = [full[h.start:h.end] for kind in ("cooperation", "health")
+                   for h in analysis.relevance_hits.get(kind, ())]
+            out["relevant"] = tuple(dict.fromkeys([*rel, *(e.text for e in words[0])]))
+        for code in prediction.countries:
+            for ev in analysis.countries:
+                if ev.code == code:
+                    out[code] = tuple(dict.fromkeys(m.surface for m in ev.mentions))
+        for d in prediction.domains:
+            cues = [full[h.start:h.end] for h in analysis.domain_hits if h.domain == d]
+            out[d] = tuple(dict.fromkeys([*cues, *(e.text for e in words[index[d]])]))
         return out
 
     def _evidence(
