@@ -28,6 +28,8 @@ __all__ = [
     "ItemStatus",
     "KnownCountry",
     "Label",
+    "ModelState",
+    "ModelVersion",
     "Source",
     "SourceBase",
     "SourceCreate",
@@ -285,6 +287,47 @@ class Label(SQLModel, table=True):
     changed: bool = False  # the annotator changed the model's suggestion
     created_at: datetime | None = _dt()
     superseded_at: datetime | None = _dt()
+
+
+class ModelState:
+    """Values of ``ModelVersion.state``."""
+
+    CANDIDATE = "candidate"  # trained and saved, waiting for ``model promote``
+    CURRENT = "current"  # the one that tags items (at most one)
+    RETIRED = "retired"  # was current once; can be promoted again (a rollback)
+
+    ALL = (CANDIDATE, CURRENT, RETIRED)
+
+
+class ModelVersion(SQLModel, table=True):
+    """A trained classifier: where it is saved, what it was trained on, how it scored.
+
+    ``label_ids`` are the stored labels it was trained on (``item-<id>``), ``None``
+    when unknown; ``figures`` what ``train`` measured when it was made (the held-out
+    comparison with the model then current, or cross-validation).
+    """
+
+    __tablename__ = "model_version"
+    __table_args__ = (
+        sa.UniqueConstraint("version", name="uq_model_version_version"),
+        sa.Index("ix_model_version_state", "state"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    version: str = Field(max_length=64)
+    created_at: datetime | None = _dt(nullable=False)
+    path: str = Field(sa_column=sa.Column(sa.Text(), nullable=False))
+    state: str = Field(default=ModelState.CANDIDATE, max_length=16)
+    seeds: int = 0
+    stored_labels: int = 0
+    extra: int = 0
+    label_ids: list[str] | None = Field(default=None,
+                                        sa_column=sa.Column(sa.JSON(), nullable=True))
+    figures: dict[str, Any] = Field(default_factory=dict,
+                                    sa_column=sa.Column(sa.JSON(), nullable=False))
+    note: str = Field(default="", sa_column=sa.Column(sa.Text(), nullable=False))
+    promoted_at: datetime | None = _dt()
+    retired_at: datetime | None = _dt()
 
 
 # --------------------------------------------------------------------------- alerts and digests

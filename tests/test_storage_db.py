@@ -31,7 +31,7 @@ from storage.models import FetchLog, Item, ItemBand, ItemSource, Source
 
 ROOT = Path(__file__).resolve().parents[1]
 TABLES = {"source", "item", "item_source", "item_band", "fetch_log", "classification", "label",
-          "delivery", "alert_event", "alert_cursor", "known_country"}
+          "delivery", "alert_event", "alert_cursor", "known_country", "model_version"}
 REFUSED_PG_URL = "postgresql+psycopg://postgres:s3cret@127.0.0.1:1/test?connect_timeout=3"
 
 
