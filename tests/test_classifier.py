@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import pickle
-import time
 import zipfile
 from pathlib import Path
 
@@ -24,7 +23,6 @@ from classifiers import (
     evaluate,
     load_model,
     read_sidecar,
-    save_model,
     train,
 )
 from classifiers.evaluation import score
@@ -83,11 +81,8 @@ CASES = [
 
 
 @pytest.fixture(scope="module")
-def clf() -> Classifier:
-    started = time.perf_counter()
-    model = train([])
-    print(f"\ntrained on the seeds in {time.perf_counter() - started:.1f} s")
-    return model
+def clf(seeds_model: Classifier) -> Classifier:
+    return seeds_model  # trained once per session (tests/conftest.py)
 
 
 @pytest.fixture(scope="module")
@@ -209,8 +204,8 @@ def test_hashing_is_stable_and_language_agnostic() -> None:
 
 
 @pytest.fixture(scope="module")
-def saved(clf: Classifier, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return save_model(clf, tmp_path_factory.mktemp("model"))
+def saved(seeds_model_dir: Path) -> Path:
+    return seeds_model_dir  # clf, saved once per session (tests/conftest.py)
 
 
 def test_save_load_round_trip_gives_identical_predictions(
