@@ -32,6 +32,7 @@ from monitor.pipeline import Pipeline
 from monitor.web import create_app, hash_password
 from monitor.web.auth import Users, is_loopback, load_secret_key, safe_next, verify_password
 from monitor.web.text import highlight, paragraphs
+from storage import models_registry
 from storage.classifications import ClassificationRecord, save_classifications
 from storage.db import session_scope
 from storage.models import Label
@@ -526,12 +527,22 @@ def test_model_page_counts_the_labels(site: Site) -> None:
     site.pipeline.save_label(item, annotator="bob", relevant=True, countries=["TR"],
                              domains=["cardiology"], suggested_by="test")
     site.pipeline.save_label(site.items["weather"], annotator="bob", relevant=False)
+    with session_scope(site.pipeline.engine) as session:
+        models_registry.register_version(
+            "abc123def456", session=session, path="/models/abc123def456", seeds=5,
+            stored_labels=40, figures={"key": {"relevance_f1": 0.875}}, note="<b>first</b>")
+        models_registry.register_version("fed654", session=session, path="/models/fed654",
+                                         state="current")
     with _client(site) as client:
         html = client.get("/model").text
     assert "No model" in html and "python -m monitor train" in html
     assert "2 current labels of 2 items; 1 say relevant" in html
     assert re.search(r"<td>bob</td><td>2</td><td>1</td><td>1</td>", html)
     assert "Cardiology" in html
+    # the history of trained models, newest first, the current one marked
+    assert html.index("fed654") < html.index("abc123def456")
+    assert "5 seeds, 40 labels" in html and "relevance_f1 0.88" in html
+    assert "&lt;b&gt;first&lt;/b&gt;" in html and '<tr class="current">' in html
 
 
 def test_no_login_configured_for_another_address_is_refused(tmp_path: Path) -> None:

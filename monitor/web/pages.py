@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import jinja2
+from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
@@ -37,6 +38,7 @@ from monitor.web.auth import LoginThrottle, Users, csrf_ok, new_token, safe_next
 from monitor.web.text import highlight, paragraphs
 from storage import classifications as tags
 from storage import labeling as label_store
+from storage import models_registry
 from storage import repository as repo
 from storage.db import session_scope
 from storage.errors import NotFoundError
@@ -484,11 +486,9 @@ def _flatten(data: Mapping[str, Any], prefix: str = "") -> list[tuple[str, str]]
     return out
 
 
-def model_history(session: Any) -> list[dict[str, Any]] | None:
-    """Hook for the trained models' history (``model list``): rows with ``version``,
-    ``state``, ``created_at`` and ``figures``, newest first; None while the storage
-    keeps no such history."""
-    return None
+def model_history(session: Session) -> list[dict[str, Any]]:
+    """The trained models (``python -m monitor model list``), newest first."""
+    return models_registry.history(session=session, limit=30)
 
 
 async def model_page(request: Request) -> Response:
