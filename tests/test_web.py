@@ -306,6 +306,28 @@ def test_label_items_with_the_keyboard_in_chromium(site: Site, browser: Any) -> 
     assert problems == []
 
 
+def test_log_in_and_label_in_chromium(guarded: Site, browser: Any) -> None:
+    page, problems = _page(browser)
+    page.goto(f"{guarded.url}/queue?source=ministry")
+    assert "/login?next=" in page.url
+    page.fill("input[name=name]", "aysel")
+    page.fill("input[name=password]", "wrong")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert "Wrong name or password" in page.inner_text("main")
+    page.fill("input[name=password]", PASSWORD)
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert page.url == f"{guarded.url}/queue?source=ministry"
+    item = _shown_item(page)
+    assert item == guarded.items["vaccine"]
+    _press(page, "a")
+    [label] = _current(guarded, item)
+    assert (label.annotator, label.suggested_by, label.changed) == ("aysel", "test", False)
+    # the refused login answered 401, which Chromium reports; nothing else went wrong
+    assert [p for p in problems if "401 (Unauthorized)" not in p] == []
+
+
 def test_hostile_item_is_shown_escaped_in_chromium(site: Site, browser: Any) -> None:
     page, problems = _page(browser)
     page.goto(f"{site.url}/items/{site.items['hostile']}")
