@@ -139,8 +139,12 @@ def test_classify_train_evaluate_explain_reclassify_on_the_command_line(
     run_monitor("-c", cfg, "run", "--once", timeout=300)  # tags both items with the model
     same = run_monitor("-c", cfg, "reclassify", timeout=300)
     assert "re-tagged 0 items" in same.stdout  # nothing to do: same model version
-    # a model trained with more labels is a new version: reclassify re-tags everything
-    retrained = run_monitor("-c", cfg, "train", "--extra", str(data), timeout=300)
-    assert "2 extra items" in retrained.stdout
+    # a model trained with more labels is a new version, a candidate until promoted;
+    # then reclassify re-tags everything
+    retrained = json.loads(run_monitor("-c", cfg, "train", "--extra", str(data), "--json",
+                                       timeout=300).stdout)
+    assert retrained["training"]["extra"] == 2 and retrained["state"] == "candidate"
+    assert "re-tagged 0 items" in run_monitor("-c", cfg, "reclassify", timeout=300).stdout
+    run_monitor("-c", cfg, "model", "promote", retrained["version"])
     again = run_monitor("-c", cfg, "reclassify", timeout=300)
     assert "re-tagged 2 items" in again.stdout

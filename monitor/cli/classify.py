@@ -18,10 +18,11 @@ from classifiers.evaluation import evaluate as evaluate_model
 from classifiers.persistence import save_model
 from classifiers.types import Document
 from monitor.cli import app, configure_logging, console, fail, state
+from monitor.cli.models import print_training, record_training
 from monitor.config import Settings
 from monitor.errors import ClassificationError
 from monitor.pipeline import Pipeline
-from monitor.tagging import Tagger, train_model
+from monitor.tagging import Tagger, train_model, write_info
 from storage import repository as repo
 from storage.db import session_scope
 from storage.errors import NotFoundError
@@ -106,28 +107,51 @@ def train(
     extra: Annotated[list[Path] | None, typer.Option(
         help="Labeled JSON Lines (the guide's format); repeatable.")] = None,
     out: Annotated[Path | None, typer.Option(
-        help="Where to save the model (default: the current model's directory).")] = None,
+        help="Save the model here instead: not recorded, compared or made current.")] = None,
     no_stored_labels: Annotated[bool, typer.Option(
         "--no-stored-labels", help="Leave out the labels stored in the database.")] = False,
+    cv: Annotated[int, typer.Option(
+        help="Compare by k-fold cross-validation of both training recipes on every "
+             "stored label (k >= 2; 2k more trainings) instead of the held-out labels.")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="The outcome as JSON.")] = False,
 ) -> None:
-    """Train on the seeds, every stored label and any extra file; save the model."""
+    """Train a candidate model and compare it with the current one on held-out labels.
+
+    Trained on the seeds, every stored label outside the held-out slice and any extra
+    file; saved under <data_dir>/models/<version>/. With no usable current model it
+    becomes the current model at once."""
     st = state(ctx)
     configure_logging(st.verbose, quiet=True)
     settings = st.settings
+    if cv and cv < 2:
+        raise fail("--cv needs at least 2 folds")
     items = _read_extra(extra or [])
-    stored: list[Any] = []
-    if not no_stored_labels:
-        pipeline = Pipeline(settings, workers=1)
+    with Pipeline(settings, workers=1) as pipeline:
         pipeline.prepare()
-        stored = pipeline.stored_labels()
-    model = train_model(settings, extra=[*stored, *items])
-    target = out or settings.model_dir
-    save_model(model, target)
-    console.print(f"model [bold]{model.version}[/] trained on the seeds, {len(stored)} stored "
-                  f"labels and {len(items)} extra items; saved to {target}")
-    metrics = model.metadata.get("metrics")
-    if metrics:
-        console.print_json(json.dumps(metrics))
+        stored = [] if no_stored_labels else pipeline.stored_labels()
+        if cv and len({i.id for i in stored}) < cv:
+            raise fail(f"--cv {cv} needs at least {cv} stored labels; there are "
+                       f"{len({i.id for i in stored})}")
+        model, info = train_model(settings, stored=stored, extra=items,
+                                  extra_files=[str(p) for p in extra or []])
+        if out is not None:
+            save_model(model, out)
+            write_info(out, info)
+            console.print(f"model [bold]{model.version}[/] trained on the seeds, "
+                          f"{info.stored_labels} stored labels ({info.held_out} held out) and "
+                          f"{len(items)} extra items; saved to {out}")
+            metrics = model.metadata.get("metrics")
+            if metrics and not as_json:
+                console.print_json(json.dumps(metrics))
+            return
+        try:
+            outcome = record_training(pipeline, model, info, stored=stored, extra=items, cv=cv)
+        except ClassificationError as exc:
+            raise fail(str(exc), code=2) from None
+    if as_json:
+        print(json.dumps(outcome.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        print_training(outcome, len(stored))
 
 
 @app.command()

@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.table import Table
 
 from monitor.cli import app, configure_logging, console, state
+from monitor.cli.models import print_model_status
 from monitor.cli.notify import print_deliveries, print_digest_schedule, print_digests
 from monitor.cli.render import ago, stamp, summary_table
 from monitor.pipeline import Pipeline
@@ -147,6 +148,7 @@ def status(ctx: typer.Context) -> None:
         f"classification: {tagged['classified']} tagged, {tagged['relevant']} relevant, "
         + (f"[yellow]{waiting} waiting in the queue[/]" if waiting else "none waiting")
     )
+    print_model_status(settings, pipeline.engine)
     print_notify_status(pipeline, now)
 
 
