@@ -4,6 +4,7 @@ model can be loaded, and the command line other tools rely on."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -66,7 +67,7 @@ def test_items_are_tagged_as_they_are_stored(served: str, tmp_path: Path) -> Non
 
 
 def test_a_model_that_cannot_load_leaves_items_queued_not_lost(
-    served: str, tmp_path: Path
+    served: str, tmp_path: Path, seeds_model_dir: Path
 ) -> None:
     settings = make_settings(tmp_path, [SourceSpec("news", served)], classify=True)
     settings.model_dir.mkdir(parents=True)
@@ -79,9 +80,11 @@ def test_a_model_that_cannot_load_leaves_items_queued_not_lost(
         with session_scope(pipeline.engine) as session:
             assert tags.classification_counts(session=session) == {
                 "classified": 0, "relevant": 0, "unclassified": 2}
-        # the model is repaired: the queue drains
+        # the model is repaired (a good one copied in its place): the queue drains
         for path in settings.model_dir.iterdir():
             path.unlink()
+        for path in seeds_model_dir.iterdir():
+            shutil.copyfile(path, settings.model_dir / path.name)
         pipeline.tagger.reset()
         assert pipeline.classify_items() == 2
         with session_scope(pipeline.engine) as session:
