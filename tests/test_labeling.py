@@ -181,17 +181,17 @@ def test_terminal_labeler_through_a_pseudo_terminal(tmp_path: Path) -> None:
     try:
         child.expect("Turkish cardiologists visit Baku")
         child.expect("toggle a domain")
-        child.send("y")  # accept the suggestion as is
+        child.send("a")  # accept the suggestion as is
         child.expect("Football results in Ganja")
         child.expect("toggle a domain")
         child.send("u")  # undo: back to the first item
         child.expect("Turkish cardiologists visit Baku")
         child.expect("toggle a domain")
-        child.send("h")  # toggle the 8th domain (research) on
-        child.send("y")
+        child.send("8")  # toggle the 8th domain (research) on
+        child.send("s")  # save as marked
         child.expect("Football results in Ganja")
         child.expect("toggle a domain")
-        child.send("x")  # not relevant
+        child.send("r")  # not relevant
         child.expect(r"2 label\(s\) stored by ann")
         child.expect(pexpect.EOF)
     finally:

@@ -21,11 +21,12 @@ from monitor.pipeline.labels import LabelView, QueueFilter
 
 labels_app: typer.Typer = typer.Typer(help="Labeled data in and out.", no_args_is_help=True)
 
-#: Keys that toggle domains, in the taxonomy's order (15 domains: a..o).
-DOMAIN_KEYS = "abcdefghijklmno"
-HELP = ("[bold]Enter[/]/[bold]y[/] save as shown   [bold]x[/] not relevant   "
-        "[bold]v[/] flip relevant   [bold]a[/]..[bold]o[/] toggle a domain   "
-        "[bold]t[/] type countries   [bold]s[/] skip   [bold]u[/] undo last   [bold]q[/] quit")
+#: Keys that toggle domains, in the taxonomy's order: the same as on the web page.
+DOMAIN_KEYS = "1234567890qwedf"
+HELP = ("[bold]a[/] accept   [bold]r[/] not relevant   [bold]s[/]/[bold]Enter[/] save as "
+        "marked   [bold]t[/] toggle relevant   [bold]1[/]..[bold]0 q w e d f[/] toggle a "
+        "domain   [bold]c[/] countries   [bold]n[/] skip   [bold]u[/] undo last   "
+        "[bold]x[/] quit")
 
 
 def _default_annotator() -> str:
@@ -75,10 +76,12 @@ def _session(pipeline: Pipeline, who: str, filters: QueueFilter, limit: int) -> 
         while True:
             _show(view, state, domains, reasons.get(view.item_id, ()), position, len(queue))
             key = typer.getchar()
-            if key in ("q", "\x03", "\x04"):
+            if key in ("x", "\x03", "\x04", "\x1b"):
                 return done
-            if key in ("\r", "\n", "y", "x"):
-                if key == "x":
+            if key in ("\r", "\n", "s", "a", "r"):
+                if key == "a":  # the model's suggestion as it is
+                    state = _State.from_view(view)
+                elif key == "r":
                     state.relevant, state.countries, state.domains = False, [], []
                 try:
                     pipeline.save_label(view.item_id, annotator=who, relevant=state.relevant,
@@ -91,7 +94,7 @@ def _session(pipeline: Pipeline, who: str, filters: QueueFilter, limit: int) -> 
                 done += 1
                 position += 1
                 break
-            if key == "s":
+            if key in ("n", "j"):
                 position += 1
                 break
             if key == "u":
@@ -105,9 +108,9 @@ def _session(pipeline: Pipeline, who: str, filters: QueueFilter, limit: int) -> 
                     console.print(f"[yellow]label of item {item} taken back[/]")
                     break
                 console.print("[yellow]nothing to undo[/]")
-            elif key == "v":
-                state.relevant = not state.relevant
             elif key == "t":
+                state.relevant = not state.relevant
+            elif key == "c":
                 typed = typer.prompt("partner countries (ISO codes, space-separated)",
                                      default=" ".join(state.countries), show_default=True)
                 state.countries = sorted({c.upper() for c in typed.replace(",", " ").split()})
