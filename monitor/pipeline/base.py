@@ -99,7 +99,10 @@ PRELOAD = "monitor.pipeline.preload"
 
 
 def _start_pool(workers: int) -> ProcessPoolExecutor:
-    context = get_context("forkserver")
+    try:
+        context = get_context("forkserver")
+    except ValueError:  # a platform without it (Windows): each worker imports its own
+        return ProcessPoolExecutor(workers, mp_context=get_context("spawn"))
     # Used when this process starts its fork server, i.e. by the first pool.
     context.set_forkserver_preload([PRELOAD])
     return ProcessPoolExecutor(workers, mp_context=context)
