@@ -49,8 +49,9 @@ class TagUnit(PipelineBase):
         """
         done = 0
         batch = self.settings.classifier.batch_size
-        version = self.tagger.model().version if reclassify else None
         while not self._stopping.is_set():
+            # read each pass: a model promoted meanwhile becomes the one to tag with
+            version = self.tagger.model().version if reclassify else None
             with session_scope(self.engine) as session:
                 rows = tags.items_to_classify(session=session, model_version=version,
                                               limit=batch, item_ids=item_ids)
