@@ -331,6 +331,17 @@ def _row_dict(r: ModelVersion) -> dict[str, Any]:
             "label_ids": r.label_ids, "figures": r.figures, "note": r.note}
 
 
+def _lookup(pipeline: Pipeline, version: str) -> tuple[ModelStore, ModelVersion]:
+    """The model store, and the registry row of ``version`` (a prefix will do)."""
+    store = ModelStore(pipeline.settings)
+    with session_scope(pipeline.engine) as session:
+        sync_registry(store, session=session)
+        try:
+            return store, registry.get_version(version, session=session)
+        except NotFoundError as exc:
+            raise fail(str(exc)) from None
+
+
 @model_app.command("show")
 def model_show(
     ctx: typer.Context,
@@ -339,13 +350,7 @@ def model_show(
 ) -> None:
     """One model: where it is, what it was trained on, the comparison made when trained."""
     with open_pipeline(ctx) as pipeline:
-        store = ModelStore(pipeline.settings)
-        with session_scope(pipeline.engine) as session:
-            sync_registry(store, session=session)
-            try:
-                row = registry.get_version(version, session=session)
-            except NotFoundError as exc:
-                raise fail(str(exc)) from None
+        _store, row = _lookup(pipeline, version)
     if as_json:
         print(json.dumps(_row_dict(row), ensure_ascii=False, indent=2))
         return
@@ -386,15 +391,9 @@ def model_promote(
 ) -> None:
     """Make a candidate (or a retired model) the current model; the old one is retired."""
     with open_pipeline(ctx) as pipeline:
-        store = ModelStore(pipeline.settings)
-        with session_scope(pipeline.engine) as session:
-            sync_registry(store, session=session)
-            try:
-                row = registry.get_version(version, session=session)
-            except NotFoundError as exc:
-                raise fail(str(exc)) from None
-            if row.state == ModelState.CURRENT:
-                raise fail(f"model {row.version} is already the current model")
+        store, row = _lookup(pipeline, version)
+        if row.state == ModelState.CURRENT:
+            raise fail(f"model {row.version} is already the current model")
         try:
             store.make_current(row.version)
         except ClassificationError as exc:
