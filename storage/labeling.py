@@ -223,21 +223,14 @@ def import_labels(rows: Sequence[ImportRow], *, session: Session, annotator: str
 
 
 def _find_item(row: ImportRow, *, session: Session) -> Item | None:
-    if row.url:
-        found = session.exec(select(Item).where(
-            sa.or_(col(Item.canonical_url) == row.url, col(Item.url) == row.url))).first()
-        if found is not None:
-            return found
-        found = session.exec(select(Item).where(
-            col(Item.canonical_url) == f"urn:label:{row.key}")).first()
-        if found is not None:
-            return found
-    elif (found := session.exec(select(Item).where(
-            col(Item.canonical_url) == f"urn:label:{row.key}")).first()) is not None:
-        return found
-    if row.key.isdigit():
+    """The stored item a line labels: by its URL (or the placeholder an earlier import
+    gave it), else by its id when that is a stored item's id."""
+    urls = [u for u in (row.url, f"urn:label:{row.key}") if u]
+    found = session.exec(select(Item).where(
+        sa.or_(col(Item.canonical_url).in_(urls), col(Item.url).in_(urls)))).first()
+    if found is None and row.key.isdigit():
         return session.get(Item, int(row.key))
-    return None
+    return found
 
 
 def current_label_pairs(*, session: Session) -> Iterable[tuple[int, list[dict[str, Any]]]]:
